@@ -1,0 +1,143 @@
+// Package spec holds the image definition and role profiles: YAML data, decoded with unknown
+// fields rejected, validated as a whole (every error at once, each naming its field path and
+// line) and expanded into the Plan that the build pipeline executes.
+package spec
+
+import "io/fs"
+
+// Image is an image definition (images/*.yaml): what to bake, from which Debian release.
+type Image struct {
+	// Name names the outputs: out/NAME.raw, out/NAME.qcow2, out/NAME.manifest.json.
+	Name string `yaml:"name"`
+	// Release is the Debian codename (bookworm).
+	Release string `yaml:"release"`
+	// Suites to install from, e.g. bookworm, bookworm-updates, bookworm-security.
+	Suites []string `yaml:"suites"`
+	// Components of the archive (main).
+	Components []string `yaml:"components"`
+	// Architecture is the Debian architecture; only amd64 is supported.
+	Architecture string `yaml:"architecture"`
+	// Mirror, when set, replaces the build machine's own apt sources.
+	Mirror *Mirror `yaml:"mirror,omitempty"`
+	// SourceDateEpoch pins every timestamp in the outputs (seconds since 1970).
+	SourceDateEpoch int64 `yaml:"source_date_epoch"`
+	Kernel          Kernel `yaml:"kernel"`
+	// Packages installed in every image of this definition (profiles add more).
+	Packages []string   `yaml:"packages"`
+	RootFS   RootFS     `yaml:"rootfs"`
+	Disk     Disk       `yaml:"disk"`
+	// Formats are the outputs written by default: raw, qcow2, vmdk, vhd.
+	Formats []string `yaml:"formats"`
+}
+
+// Mirror names the archive for the Debian suites and for the security suite.
+type Mirror struct {
+	Debian   string `yaml:"debian"`   // e.g. an internal mirror or a snapshot URL
+	Security string `yaml:"security"` // the -security suite; defaults to Debian when empty
+}
+
+// Kernel chooses the kernel and what the initrd carries.
+type Kernel struct {
+	Package string `yaml:"package"` // linux-image-amd64
+	// Cmdline is the kernel command line (besides what the build adds: root, verity hash).
+	Cmdline []string `yaml:"cmdline"`
+	// InitrdModules are the only kernel modules the initrd carries (with their dependencies).
+	InitrdModules []string `yaml:"initrd_modules"`
+}
+
+// RootFS is the read-only root filesystem image.
+type RootFS struct {
+	Type        string `yaml:"type"`        // squashfs or erofs
+	Compression string `yaml:"compression"` // squashfs: zstd, xz, gzip, lz4; erofs: lz4, lz4hc
+	// Exclude lists paths (dpkg path-exclude globs) not installed, such as documentation.
+	Exclude []string `yaml:"exclude"`
+	// Include re-includes paths under an exclude (dpkg path-include globs), such as copyright files.
+	Include []string `yaml:"include"`
+}
+
+// Disk is the partition layout. Sizes are strings with a unit: 64MiB, 1GiB.
+type Disk struct {
+	ESPSize  string `yaml:"esp_size"`
+	RootSize string `yaml:"root_size"` // per slot; the image has slots A and B
+	// VeritySize is the size of each slot's verity hash partition; default RootSize/64.
+	VeritySize string `yaml:"verity_size"`
+	// StateMinSize is left unpartitioned at the end of the image, so that first boot can
+	// create the state partition even on a disk that was not grown.
+	StateMinSize string `yaml:"state_min_size"`
+}
+
+// Profile is a role profile (profiles/*.yaml): what a role adds to the base.
+type Profile struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Include names profiles (paths relative to this file) applied before this one.
+	Include  []string `yaml:"include"`
+	Packages []string `yaml:"packages"`
+	Files    []File   `yaml:"files"`
+	Services Services `yaml:"services"`
+	// Cmdline adds kernel command line arguments.
+	Cmdline []string `yaml:"cmdline"`
+}
+
+// File is one file the profile places in the image.
+type File struct {
+	Path string `yaml:"path"` // absolute path in the image
+	// Mode is octal, as a string ("0644") so that YAML does not read it as decimal.
+	Mode    string `yaml:"mode"`
+	Owner   string `yaml:"owner"` // user:group, default root:root
+	Content string `yaml:"content"`
+	// Source is a file relative to the profile, instead of Content.
+	Source string `yaml:"source"`
+}
+
+// Services enables, disables and masks systemd units in the image.
+type Services struct {
+	Enable  []string `yaml:"enable"`
+	Disable []string `yaml:"disable"`
+	Mask    []string `yaml:"mask"`
+}
+
+// Plan is an image definition and its profiles merged, with every default filled in and every
+// size parsed: what the build executes. Golden tests pin it down.
+type Plan struct {
+	Name            string
+	Release         string
+	Architecture    string
+	Sources         []Source // apt sources, one per suite, in order
+	SourceDateEpoch int64
+	KernelPackage   string
+	Cmdline         []string // image then profiles, in order
+	InitrdModules   []string
+	Packages        []string // sorted, unique: image, then profiles
+	RootFSType      string
+	Compression     string
+	Exclude         []string
+	Include         []string
+	ESPSize         int64 // bytes
+	RootSize        int64
+	VeritySize      int64
+	StateMinSize    int64
+	Formats         []string
+	Files           []PlanFile // in order of application; later ones replace earlier ones
+	Enable          []string
+	Disable         []string
+	Mask            []string
+	Profiles        []string // names of the profiles applied, in order
+	// ImageDigest is the sha256 of the image definition and every profile file, as read.
+	ImageDigest string
+}
+
+// Source is one apt source line: deb URI suite components...
+type Source struct {
+	URI        string
+	Suite      string
+	Components []string
+}
+
+// PlanFile is a profile file with its content resolved.
+type PlanFile struct {
+	Path  string
+	Mode  fs.FileMode
+	Owner string // user:group
+	Data  []byte
+}
