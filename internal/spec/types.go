@@ -20,12 +20,12 @@ type Image struct {
 	// Mirror, when set, replaces the build machine's own apt sources.
 	Mirror *Mirror `yaml:"mirror,omitempty"`
 	// SourceDateEpoch pins every timestamp in the outputs (seconds since 1970).
-	SourceDateEpoch int64 `yaml:"source_date_epoch"`
+	SourceDateEpoch int64  `yaml:"source_date_epoch"`
 	Kernel          Kernel `yaml:"kernel"`
 	// Packages installed in every image of this definition (profiles add more).
-	Packages []string   `yaml:"packages"`
-	RootFS   RootFS     `yaml:"rootfs"`
-	Disk     Disk       `yaml:"disk"`
+	Packages []string `yaml:"packages"`
+	RootFS   RootFS   `yaml:"rootfs"`
+	Disk     Disk     `yaml:"disk"`
 	// Formats are the outputs written by default: raw, qcow2, vmdk, vhd.
 	Formats []string `yaml:"formats"`
 }
