@@ -1,0 +1,45 @@
+# mantlet: one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin
+IMAGE ?= images/node.yaml
+PROFILE ?= profiles/base.yaml
+OUT ?= out
+
+.PHONY: help deps build image test test-qemu check lint bench generate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+deps: ## install the build and test tools (Debian packages, Go modules); run as root
+	./scripts/install-deps.sh
+
+build: ## build bin/mantlet and the static bin/mantlet-firstboot
+	$(GO) build -trimpath -o $(BIN)/mantlet ./cmd/mantlet
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/mantlet-firstboot ./cmd/mantlet-firstboot
+
+image: build ## bake the default image: $(OUT)/node.raw, node.qcow2, node.manifest.json
+	$(BIN)/mantlet build --image $(IMAGE) --profile $(PROFILE) -o $(OUT)
+
+test: ## unit tests (no VMs)
+	$(GO) test -count=1 ./...
+
+test-qemu: ## build the default image and boot it in QEMU (needs root and make deps)
+	$(GO) test -count=1 -tags qemu -timeout 80m -v ./test/qemu/
+
+check: lint test test-qemu ## everything CI runs
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags qemu ./test/qemu/
+
+bench: build ## print build times, image sizes and boot time as figures
+	./scripts/bench.sh
+
+generate: ## regenerate golden files
+	$(GO) test ./internal/spec/ ./internal/build/ -update
+
+clean: ## remove binaries and outputs
+	rm -rf $(BIN) $(OUT)

@@ -1,0 +1,124 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mantlet/mantlet/internal/spec"
+)
+
+// Manifest is out/NAME.manifest.json: what went into an image and what came out.
+type Manifest struct {
+	Name            string          `json:"name"`
+	ImageDigest     string          `json:"image_digest"` // sha256 of the image definition and profiles
+	Profiles        []string        `json:"profiles"`
+	Release         string          `json:"release"`
+	Architecture    string          `json:"architecture"`
+	Sources         []spec.Source   `json:"sources"`
+	SourceDateEpoch int64           `json:"source_date_epoch"`
+	Kernel          KernelInfo      `json:"kernel"`
+	Cmdline         string          `json:"cmdline"`
+	Verity          Verity          `json:"verity"`
+	RootFS          Artifact        `json:"rootfs"`
+	UKI             Artifact        `json:"uki"`
+	Partitions      []PartitionInfo `json:"partitions"`
+	Packages        []Package       `json:"packages"`
+	Outputs         []Output        `json:"outputs"`
+	BuildSeconds    float64         `json:"build_seconds"`
+}
+
+// KernelInfo names the kernel in the UKI.
+type KernelInfo struct {
+	Package string `json:"package"`
+	Version string `json:"version"` // uname -r
+	// PackageVersion is the Debian version of the linux-image package that ships it.
+	PackageVersion string `json:"package_version"`
+}
+
+// Artifact is an intermediate product, recorded by digest.
+type Artifact struct {
+	Type   string `json:"type,omitempty"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// stepManifest digests every output, renames them into the output directory (so that a
+// failed build never leaves a half-written image there) and writes the manifest last.
+type stepManifest struct{}
+
+func (*stepManifest) Name() string { return "manifest" }
+
+func (*stepManifest) Run(_ context.Context, st *State) error {
+	m, err := manifest(st)
+	if err != nil {
+		return err
+	}
+	uki := filepath.Join(st.Opts.OutDir, st.Plan.Name+".efi")
+	if err := os.Rename(st.UKI, uki); err != nil {
+		return err
+	}
+	st.UKI = uki
+	for i := range st.Outputs {
+		dst := filepath.Join(st.Opts.OutDir, filepath.Base(st.Outputs[i].File))
+		if err := os.Rename(st.Outputs[i].File, dst); err != nil {
+			return err
+		}
+		st.Outputs[i].File = dst
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(ManifestPath(st.Opts.OutDir, st.Plan.Name), append(data, '\n'), 0o644)
+}
+
+func (*stepManifest) Cleanup(*State) {}
+
+// ManifestPath is where the manifest of image name lands.
+func ManifestPath(outDir, name string) string {
+	return filepath.Join(outDir, name+".manifest.json")
+}
+
+func manifest(st *State) (*Manifest, error) {
+	p := st.Plan
+	m := &Manifest{
+		Name: p.Name, ImageDigest: p.ImageDigest, Profiles: p.Profiles, Release: p.Release,
+		Architecture: p.Architecture, Sources: p.Sources, SourceDateEpoch: p.SourceDateEpoch,
+		Kernel:  KernelInfo{Package: p.KernelPackage, Version: st.KernelVersion},
+		Cmdline: st.Cmdline, Verity: st.Verity, Partitions: st.Partitions, Packages: st.Packages,
+	}
+	for _, pkg := range st.Packages {
+		if pkg.Name == "linux-image-"+st.KernelVersion {
+			m.Kernel.PackageVersion = pkg.Version
+		}
+	}
+	var err error
+	if m.RootFS, err = artifact(st.RootImage); err != nil {
+		return nil, err
+	}
+	m.RootFS.Type = p.RootFSType
+	if m.UKI, err = artifact(st.UKI); err != nil {
+		return nil, err
+	}
+	for i := range st.Outputs {
+		a, err := artifact(st.Outputs[i].File)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", st.Outputs[i].Format, err)
+		}
+		st.Outputs[i].Size, st.Outputs[i].SHA256 = a.Size, a.SHA256
+		o := st.Outputs[i]
+		o.File = filepath.Base(o.File)
+		m.Outputs = append(m.Outputs, o)
+	}
+	m.BuildSeconds = time.Since(st.Started).Round(time.Second).Seconds()
+	return m, nil
+}
+
+func artifact(path string) (Artifact, error) {
+	sum, size, err := fileSHA256(path)
+	return Artifact{Size: size, SHA256: sum}, err
+}

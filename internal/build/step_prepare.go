@@ -1,0 +1,42 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+// stepPrepare makes the output, cache and work directories. Its cleanup removes the work
+// directory (unless asked to keep it), so a failed build leaves no half-written output.
+type stepPrepare struct{}
+
+func (*stepPrepare) Name() string { return "prepare" }
+
+func (*stepPrepare) Run(_ context.Context, st *State) error {
+	if err := os.MkdirAll(st.Opts.OutDir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if err := os.MkdirAll(debCache(st), 0o755); err != nil {
+		return fmt.Errorf("cache directory: %w", err)
+	}
+	dir, err := os.MkdirTemp(st.Opts.OutDir, ".mantlet-work-")
+	if err != nil {
+		return fmt.Errorf("work directory: %w", err)
+	}
+	st.WorkDir = dir
+	return nil
+}
+
+func (*stepPrepare) Cleanup(st *State) {
+	if st.WorkDir == "" {
+		return
+	}
+	if st.Opts.KeepWork {
+		slog.Info("work directory kept", "dir", st.WorkDir)
+		return
+	}
+	if err := os.RemoveAll(st.WorkDir); err != nil {
+		slog.Warn("cannot remove the work directory", "dir", st.WorkDir, "err", err)
+	}
+}
