@@ -20,7 +20,7 @@ import (
 type buildOptions struct {
 	image     string
 	profile   string
-	formats   []string
+	formats   string
 	output    string
 	json      bool
 	cacheDir  string
@@ -47,7 +47,7 @@ the build succeeded.`,
 	f := cmd.Flags()
 	f.StringVar(&o.image, "image", "images/node.yaml", "image definition")
 	f.StringVar(&o.profile, "profile", "profiles/base.yaml", "role profile")
-	f.StringSliceVar(&o.formats, "format", nil, "output formats, comma-separated: raw, qcow2, vmdk, vhd (default: the image definition's)")
+	f.StringVar(&o.formats, "format", "", "output formats, comma-separated: raw, qcow2, vmdk, vhd (default: the image definition's)")
 	f.StringVarP(&o.output, "output", "o", "out", "output directory")
 	f.BoolVar(&o.json, "json", false, "report progress as JSON lines on stdout")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloaded packages are kept between builds (default $MANTLET_CACHE, /var/cache/mantlet as root)")
@@ -65,7 +65,7 @@ func runBuild(cmd *cobra.Command, o *buildOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if len(o.formats) > 0 {
+	if o.formats != "" {
 		if err := plan.SetFormats(o.formats); err != nil {
 			return fmt.Errorf("--format: %w", err)
 		}

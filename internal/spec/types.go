@@ -48,7 +48,7 @@ type Kernel struct {
 // RootFS is the read-only root filesystem image.
 type RootFS struct {
 	Type        string `yaml:"type"`        // squashfs or erofs
-	Compression string `yaml:"compression"` // squashfs: zstd, xz, gzip, lz4; erofs: lz4, lz4hc
+	Compression string `yaml:"compression"` // squashfs: zstd (default), xz, gzip, lz4, lzo; erofs: lz4hc (default), lz4, none
 	// Exclude lists paths (dpkg path-exclude globs) not installed, such as documentation.
 	Exclude []string `yaml:"exclude"`
 	// Include re-includes paths under an exclude (dpkg path-include globs), such as copyright files.

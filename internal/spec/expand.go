@@ -1,0 +1,126 @@
+package spec
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Defaults filled into a plan.
+const (
+	defaultMode  = 0o644
+	defaultOwner = "root:root"
+)
+
+// expand merges a valid image definition and its valid profiles, in order, into a Plan.
+func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
+	p := &Plan{
+		Name:            img.Name,
+		Release:         img.Release,
+		Architecture:    cmp.Or(img.Architecture, Architectures[0]),
+		SourceDateEpoch: img.SourceDateEpoch,
+		KernelPackage:   img.Kernel.Package,
+		Cmdline:         slices.Clone(img.Kernel.Cmdline),
+		InitrdModules:   slices.Clone(img.Kernel.InitrdModules),
+		RootFSType:      img.RootFS.Type,
+		Compression:     cmp.Or(img.RootFS.Compression, compressions[img.RootFS.Type][0]),
+		Exclude:         slices.Clone(img.RootFS.Exclude),
+		Include:         slices.Clone(img.RootFS.Include),
+		Formats:         slices.Clone(img.Formats),
+	}
+	if len(p.Formats) == 0 {
+		p.Formats = slices.Clone(DefaultFormats)
+	}
+	components := img.Components
+	if len(components) == 0 {
+		components = []string{"main"}
+	}
+	for _, s := range img.Suites {
+		uri := mirror.Debian
+		if strings.HasSuffix(s, "-security") {
+			uri = mirror.Security
+			if uri == "" {
+				return nil, fmt.Errorf("%w: no apt source of the build machine serves %s: set mirror.security in the image definition", ErrNoSource, s)
+			}
+		}
+		p.Sources = append(p.Sources, Source{URI: uri, Suite: s, Components: slices.Clone(components)})
+	}
+	var err error
+	sizes := []struct {
+		dst *int64
+		s   string
+	}{{&p.ESPSize, img.Disk.ESPSize}, {&p.RootSize, img.Disk.RootSize}, {&p.VeritySize, img.Disk.VeritySize}, {&p.StateMinSize, img.Disk.StateMinSize}}
+	for _, sz := range sizes {
+		if sz.s != "" {
+			if *sz.dst, err = ParseSize(sz.s); err != nil {
+				return nil, err // cannot happen after validation
+			}
+		}
+	}
+	if p.VeritySize == 0 {
+		p.VeritySize = roundUp((p.RootSize+63)/64, MiB)
+	}
+
+	pkgs := append([]string{img.Kernel.Package}, img.Packages...)
+	for _, pf := range profiles {
+		prof := pf.prof
+		p.Profiles = append(p.Profiles, prof.Name)
+		pkgs = append(pkgs, prof.Packages...)
+		p.Cmdline = append(p.Cmdline, prof.Cmdline...)
+		if err := p.addFiles(filepath.Dir(pf.path), prof.Files); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", pf.path, err)
+		}
+		p.applyServices(prof.Services)
+	}
+	slices.Sort(pkgs)
+	p.Packages = slices.Compact(pkgs)
+	return p, nil
+}
+
+// addFiles resolves files; one with the path of an earlier file replaces it in its place.
+func (p *Plan) addFiles(dir string, files []File) error {
+	for _, f := range files {
+		pf := PlanFile{Path: f.Path, Mode: defaultMode, Owner: cmp.Or(f.Owner, defaultOwner), Data: []byte(f.Content)}
+		if f.Mode != "" {
+			m, err := parseMode(f.Mode)
+			if err != nil {
+				return err
+			}
+			pf.Mode = m
+		}
+		if f.Source != "" {
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Source)))
+			if err != nil {
+				return fmt.Errorf("read file source: %w", err)
+			}
+			pf.Data = data
+		}
+		if i := slices.IndexFunc(p.Files, func(o PlanFile) bool { return o.Path == f.Path }); i >= 0 {
+			p.Files[i] = pf
+		} else {
+			p.Files = append(p.Files, pf)
+		}
+	}
+	return nil
+}
+
+// applyServices applies one profile's units: a later profile's choice for a unit replaces an
+// earlier one's (enabling a unit an earlier profile masked unmasks it).
+func (p *Plan) applyServices(s Services) {
+	lists := []*[]string{&p.Enable, &p.Disable, &p.Mask}
+	for i, units := range [][]string{s.Enable, s.Disable, s.Mask} {
+		for _, u := range units {
+			for j, l := range lists {
+				if i != j {
+					*l = slices.DeleteFunc(*l, func(o string) bool { return o == u })
+				}
+			}
+			if !slices.Contains(*lists[i], u) {
+				*lists[i] = append(*lists[i], u)
+			}
+		}
+	}
+}

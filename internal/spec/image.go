@@ -1,0 +1,219 @@
+package spec
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Releases are the Debian codenames mantlet builds, with their version. Add trixie here
+// once its images are tested.
+var Releases = map[string]string{
+	"bookworm": "12",
+}
+
+// suiteSuffixes are the suites besides the release itself: release-updates and so on.
+var suiteSuffixes = []string{"-updates", "-security", "-backports"}
+
+// Components are the archive components an image may use.
+var Components = []string{"main", "contrib", "non-free", "non-free-firmware"}
+
+// Architectures are the Debian architectures mantlet builds.
+var Architectures = []string{"amd64"}
+
+// compressions are the compressors each root filesystem type accepts; the first is the default.
+var compressions = map[string][]string{
+	"squashfs": {"zstd", "xz", "gzip", "lz4", "lzo"},
+	"erofs":    {"lz4hc", "lz4", "none"},
+}
+
+// Minimum sizes of the partitions.
+const (
+	minRootSize = 64 * MiB
+	minESPSize  = 33 * MiB // the smallest FAT32 file system
+	maxSize     = 64 * TiB // larger is a typo, and sums of sizes must not overflow
+	blockSize   = 4096
+)
+
+// now is the clock that source_date_epoch is checked against; tests replace it.
+var now = time.Now
+
+// ValidateImage checks every field of an image definition and returns every problem at once;
+// pos (from DecodeImage) gives the lines. Warnings do not stop a build.
+func ValidateImage(img *Image, pos *Positions) (warnings, errs Errors) {
+	c := &checker{pos: pos}
+	c.name("name", img.Name)
+	c.release(img)
+	c.components(img.Components)
+	if img.Architecture != "" && !slices.Contains(Architectures, img.Architecture) {
+		c.errorf("architecture", "%q is not supported (%s)", img.Architecture, strings.Join(Architectures, ", "))
+	}
+	if m := img.Mirror; m != nil {
+		if m.Debian == "" {
+			c.errorf("mirror.debian", "required when mirror is set")
+		} else {
+			c.httpURL("mirror.debian", m.Debian)
+		}
+		if m.Security != "" {
+			c.httpURL("mirror.security", m.Security)
+		}
+	}
+	switch t := now().Unix(); {
+	case img.SourceDateEpoch <= 0:
+		c.errorf("source_date_epoch", "required: a positive number of seconds since 1970 (date +%%s)")
+	case img.SourceDateEpoch > t:
+		c.errorf("source_date_epoch", "%d is in the future (now %d)", img.SourceDateEpoch, t)
+	}
+	c.kernel(img.Kernel)
+	c.packages("packages", img.Packages)
+	c.rootfs(img.RootFS)
+	c.disk(img.Disk)
+	if pos.Has("formats") || len(img.Formats) > 0 {
+		for _, fe := range checkFormats(img.Formats) {
+			c.errorf("formats"+fe.Path, "%s", fe.Msg)
+		}
+	}
+	return c.done()
+}
+
+func (c *checker) release(img *Image) {
+	if _, ok := Releases[img.Release]; !ok {
+		names := make([]string, 0, len(Releases))
+		for r := range Releases {
+			names = append(names, r)
+		}
+		sort.Strings(names)
+		if img.Release == "" {
+			c.errorf("release", "required (%s)", strings.Join(names, ", "))
+		} else {
+			c.errorf("release", "%q is not a supported Debian release (%s)", img.Release, strings.Join(names, ", "))
+		}
+		return // the suites cannot be checked against an unknown release
+	}
+	if len(img.Suites) == 0 {
+		c.errorf("suites", "at least one suite is required, starting with %q", img.Release)
+		return
+	}
+	seen := map[string]int{}
+	for i, s := range img.Suites {
+		p := fmt.Sprintf("suites[%d]", i)
+		if j, dup := seen[s]; dup {
+			c.errorf(p, "%q is already at suites[%d]", s, j)
+			continue
+		}
+		seen[s] = i
+		ok := s == img.Release
+		for _, suf := range suiteSuffixes {
+			ok = ok || s == img.Release+suf
+		}
+		if !ok {
+			c.errorf(p, "%q is not a suite of %s (%s, or %s with -updates, -security or -backports)", s, img.Release, img.Release, img.Release)
+		}
+	}
+	if _, ok := seen[img.Release]; !ok {
+		c.errorf("suites", "the release suite %q is missing", img.Release)
+	}
+}
+
+func (c *checker) components(comps []string) {
+	seen := map[string]bool{}
+	for i, comp := range comps {
+		p := fmt.Sprintf("components[%d]", i)
+		switch {
+		case !slices.Contains(Components, comp):
+			c.errorf(p, "%q is not a Debian component (%s)", comp, strings.Join(Components, ", "))
+		case seen[comp]:
+			c.errorf(p, "%q is listed twice", comp)
+		}
+		seen[comp] = true
+	}
+}
+
+func (c *checker) kernel(k Kernel) {
+	switch {
+	case k.Package == "":
+		c.errorf("kernel.package", "required, such as linux-image-amd64")
+	case !debPackage.MatchString(k.Package):
+		c.errorf("kernel.package", "%q is not a Debian package name", k.Package)
+	}
+	c.cmdline("kernel.cmdline", k.Cmdline)
+	seen := map[string]int{}
+	for i, m := range k.InitrdModules {
+		p := fmt.Sprintf("kernel.initrd_modules[%d]", i)
+		if !kernelModule.MatchString(m) {
+			c.errorf(p, "%q is not a kernel module name (letters, digits, '_' and '-')", m)
+			continue
+		}
+		norm := strings.ReplaceAll(m, "-", "_")
+		if j, dup := seen[norm]; dup {
+			c.warnf(p, "module %q is already at kernel.initrd_modules[%d]", m, j)
+		}
+		seen[norm] = i
+	}
+}
+
+func (c *checker) rootfs(r RootFS) {
+	comps, ok := compressions[r.Type]
+	switch {
+	case r.Type == "":
+		c.errorf("rootfs.type", "required: squashfs or erofs")
+	case !ok:
+		c.errorf("rootfs.type", "%q is not supported: squashfs or erofs", r.Type)
+	case r.Compression != "" && !slices.Contains(comps, r.Compression):
+		c.errorf("rootfs.compression", "%q is not a %s compressor (%s)", r.Compression, r.Type, strings.Join(comps, ", "))
+	}
+	c.absGlobs("rootfs.exclude", r.Exclude)
+	c.absGlobs("rootfs.include", r.Include)
+	if len(r.Include) > 0 && len(r.Exclude) == 0 {
+		c.warnf("rootfs.include", "include only re-includes what exclude leaves out, and exclude is empty")
+	}
+}
+
+func (c *checker) disk(d Disk) {
+	root := c.size("disk.root_size", d.RootSize, true, false)
+	if root > 0 {
+		if root%blockSize != 0 {
+			c.errorf("disk.root_size", "%s is not a multiple of 4096 bytes", d.RootSize)
+		}
+		if root < minRootSize {
+			c.errorf("disk.root_size", "%s is smaller than the minimum %s", d.RootSize, FormatSize(minRootSize))
+		}
+	}
+	if esp := c.size("disk.esp_size", d.ESPSize, true, false); esp > 0 && esp < minESPSize {
+		c.errorf("disk.esp_size", "%s is smaller than %s, the smallest FAT32 file system", d.ESPSize, FormatSize(minESPSize))
+	}
+	if v := c.size("disk.verity_size", d.VeritySize, false, false); v > 0 {
+		if v%blockSize != 0 {
+			c.errorf("disk.verity_size", "%s is not a multiple of 4096 bytes", d.VeritySize)
+		}
+		if need := verityHashSize(root); root > 0 && v < need {
+			c.errorf("disk.verity_size", "%s cannot hold the hash tree of a %s root (%d bytes needed); leave it unset for root_size/64", d.VeritySize, d.RootSize, need)
+		}
+	}
+	c.size("disk.state_min_size", d.StateMinSize, false, true)
+}
+
+// size parses the size at p; it returns 0 when it is unset or invalid (and says so).
+func (c *checker) size(p, s string, required, allowZero bool) int64 {
+	if s == "" {
+		if required {
+			c.errorf(p, "required: a size such as 1GiB")
+		}
+		return 0
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		c.errorf(p, "%v", err)
+		return 0
+	}
+	switch {
+	case n == 0 && !allowZero:
+		c.errorf(p, "must be larger than zero")
+	case n > maxSize:
+		c.errorf(p, "%s is larger than %s", s, FormatSize(maxSize))
+		return 0
+	}
+	return n
+}
