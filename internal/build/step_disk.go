@@ -90,29 +90,40 @@ func (*stepDisk) Run(_ context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", raw, err)
 	}
-	defer d.Close()
+	if err := partitionDisk(d, parts, diskGUID, st.UKI); err != nil {
+		d.Close()
+		return err
+	}
+	if err := d.Close(); err != nil {
+		return err
+	}
+	for _, pf := range []struct {
+		part PartitionInfo
+		file string
+	}{{parts[rootPartition-1], st.RootImage}, {parts[verityPartition-1], st.HashImage}} {
+		if err := writeAt(raw, pf.part, pf.file); err != nil {
+			return fmt.Errorf("partition %s: %w", pf.part.Name, err)
+		}
+	}
+	st.RawDisk, st.Partitions = raw, parts
+	return nil
+}
+
+// partitionDisk writes the GPT and the EFI system partition with the UKI.
+func partitionDisk(d *disk.Disk, parts []PartitionInfo, diskGUID, uki string) error {
 	table := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: diskGUID}
 	for _, pi := range parts {
 		table.Partitions = append(table.Partitions, &gpt.Partition{
-			Start: uint64(pi.Start / sector), End: uint64((pi.Start+pi.Size)/sector - 1), Size: uint64(pi.Size),
+			Index: pi.Index, Start: uint64(pi.Start / sector), End: uint64((pi.Start+pi.Size)/sector - 1), Size: uint64(pi.Size),
 			Type: gpt.Type(pi.Type), Name: pi.Name, GUID: pi.GUID, Attributes: partitionAttributes(pi),
 		})
 	}
 	if err := d.Partition(table); err != nil {
 		return fmt.Errorf("write partition table: %w", err)
 	}
-	if err := writeESP(d, st.UKI); err != nil {
+	if err := writeESP(d, uki); err != nil {
 		return fmt.Errorf("EFI system partition: %w", err)
 	}
-	for idx, file := range map[int]string{rootPartition: st.RootImage, verityPartition: st.HashImage} {
-		if err := writePartitionFile(d, idx, file); err != nil {
-			return fmt.Errorf("partition %d: %w", idx, err)
-		}
-	}
-	if err := d.Close(); err != nil {
-		return err
-	}
-	st.RawDisk, st.Partitions = raw, parts
 	return nil
 }
 
@@ -141,12 +152,27 @@ func writeESP(d *disk.Disk, uki string) error {
 	return dst.Close()
 }
 
-func writePartitionFile(d *disk.Disk, idx int, file string) error {
-	f, err := os.Open(file)
+// writeAt copies file into the partition's place in the raw disk; the rest stays sparse.
+func writeAt(raw string, p PartitionInfo, file string) error {
+	src, err := os.Open(file)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	_, err = d.WritePartitionContents(idx, f)
-	return err
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > p.Size {
+		return fmt.Errorf("%s is %d bytes, the partition %d", file, fi.Size(), p.Size)
+	}
+	dst, err := os.OpenFile(raw, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(dst, p.Start), src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }

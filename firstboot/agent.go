@@ -1,0 +1,166 @@
+// Package firstboot is mantlet's first-boot agent: on a machine's first boot it fetches the
+// Ignition config (providers), applies it to the root filesystem (stages), makes the SSH
+// host keys and prints their fingerprints, and stamps the boot done. It also gives the
+// image builder the agent's unit files (ImageFiles).
+package firstboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mantlet/mantlet/firstboot/hostkeys"
+	"github.com/mantlet/mantlet/firstboot/providers"
+	"github.com/mantlet/mantlet/firstboot/rootfs"
+	"github.com/mantlet/mantlet/internal/command"
+)
+
+// ErrFailed is returned by Run when first boot failed; the reason is already printed.
+var ErrFailed = errors.New("first boot failed")
+
+// Options of a first boot. Paths other than Root are on the running system.
+type Options struct {
+	Root       string // the machine's root, "/"; a directory in tests
+	Cmdline    string // the kernel command line file, /proc/cmdline
+	Sysfs      string // /sys
+	Platform   string // overrides ignition.platform.id= when not ""
+	ConfigFile string // for the file provider: overrides ignition.config.file=
+	Hostname   string // for the host keys' comment; "" asks the system
+	Runner     command.Runner
+	Stdout     io.Writer
+	Now        func() time.Time // nil: time.Now
+}
+
+// Run is one first boot. It returns at once when first boot is stamped done. Otherwise it
+// stamps in-progress, fetches, checks and applies the config, makes the SSH host keys
+// (even when the config failed, so that sshd can start), prints their fingerprints, and
+// stamps done. The last line it prints is "mantlet-firstboot: done" or
+// "mantlet-firstboot: FAILED: <reason>".
+func Run(ctx context.Context, o Options) error {
+	con := console{o.Stdout}
+	fsys, err := rootfs.Open(o.Root)
+	if err != nil {
+		return fail(con, err)
+	}
+	defer fsys.Close()
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	st := stamps{fs: fsys, now: now}
+	done, err := st.exists(StampDone)
+	if err != nil {
+		return fail(con, err)
+	}
+	if done {
+		con.printf("already done (%s exists)", StampDone)
+		return nil
+	}
+	err = boot(ctx, o, fsys, st, con)
+	if kerr := hostKeys(fsys, o.Hostname, con); err == nil {
+		err = kerr
+	}
+	if err == nil {
+		err = st.finish()
+	}
+	if err != nil {
+		return fail(con, err)
+	}
+	con.printf("done")
+	return nil
+}
+
+func fail(con console, err error) error {
+	con.printf("FAILED: %v", err)
+	return fmt.Errorf("%w: %w", ErrFailed, err)
+}
+
+// boot is the part of Run that a failed config stops: fetch, check, apply.
+func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con console) error {
+	retry, err := st.begin()
+	if err != nil {
+		return err
+	}
+	if retry {
+		con.printf("starting again: the previous attempt did not finish")
+	} else {
+		con.printf("starting")
+	}
+	raw, err := fetch(ctx, o, con)
+	if err != nil || raw == nil {
+		return err
+	}
+	if err := st.cache(raw); err != nil {
+		return err
+	}
+	j, err := openJournal(fsys)
+	if err != nil {
+		return err
+	}
+	if err := apply(ctx, fsys, o.Runner, j, con, raw); err != nil {
+		return fmt.Errorf("apply config: %w", err)
+	}
+	return nil
+}
+
+// fetch returns the raw config, or nil when this machine has none.
+func fetch(ctx context.Context, o Options, con console) ([]byte, error) {
+	cmdline, err := providers.ReadCmdline(o.Cmdline)
+	if err != nil {
+		return nil, err
+	}
+	env := providers.Env{Cmdline: cmdline, Sysfs: o.Sysfs, ConfigFile: o.ConfigFile, Runner: o.Runner}
+	p, err := providers.Select(ctx, o.Platform, env)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		con.printf("no config: no %s= on the kernel command line and no QEMU fw_cfg device", providers.ParamPlatform)
+		return nil, nil
+	}
+	con.printf("platform %s", p.Name())
+	raw, err := p.Fetch(ctx, env)
+	if errors.Is(err, providers.ErrNoConfig) {
+		con.printf("no config from %s: %s", p.Name(), strings.TrimPrefix(err.Error(), providers.ErrNoConfig.Error()+": "))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch config from %s: %w", p.Name(), err)
+	}
+	if len(raw) == 0 {
+		con.printf("no config from %s: the config is empty", p.Name())
+		return nil, nil
+	}
+	con.printf("config from %s: %d bytes", p.Name(), len(raw))
+	return raw, nil
+}
+
+// hostKeys makes the missing SSH host keys and prints every host key's fingerprint.
+func hostKeys(fsys *rootfs.FS, hostname string, con console) error {
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	made, err := hostkeys.Ensure(fsys, "root@"+hostname)
+	if len(made) > 0 {
+		labels := make([]string, len(made))
+		for i, k := range made {
+			labels[i] = k.Label
+		}
+		con.printf("made ssh host keys: %s", strings.Join(labels, " "))
+	}
+	keys, ferr := hostkeys.Fingerprints(fsys)
+	for _, k := range keys {
+		con.printf("host key %s %s", k.Kind.Label, k.Fingerprint)
+	}
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return fmt.Errorf("ssh host keys: %w", err)
+	}
+	return nil
+}
