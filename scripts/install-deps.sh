@@ -17,6 +17,7 @@ ovmf
 uidmap
 zstd
 cpio
+bc
 e2fsprogs
 fdisk
 "
