@@ -138,33 +138,48 @@ func objcopyArgs(l peLayout, secs []ukiSection, stub, out string) []string {
 }
 
 // setPETimestamp overwrites the COFF header's TimeDateStamp, which objcopy sets to the time
-// of the build.
+// of the build, and recomputes the optional header's CheckSum, which covers it.
 func setPETimestamp(path string, ts uint32) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var hdr [0x40]byte
-	if _, err := f.ReadAt(hdr[:], 0); err != nil {
-		return err
-	}
-	if hdr[0] != 'M' || hdr[1] != 'Z' {
+	if len(data) < 0x40 || data[0] != 'M' || data[1] != 'Z' {
 		return fmt.Errorf("no MZ header")
 	}
-	peOff := int64(binary.LittleEndian.Uint32(hdr[0x3c:]))
-	var sig [4]byte
-	if _, err := f.ReadAt(sig[:], peOff); err != nil {
-		return err
-	}
-	if string(sig[:]) != "PE\x00\x00" {
+	peOff := int(binary.LittleEndian.Uint32(data[0x3c:]))
+	// PE signature (4), COFF header (20), then the optional header whose CheckSum is at 64.
+	sumOff := peOff + 4 + 20 + 64
+	if peOff < 0 || sumOff+4 > len(data) || string(data[peOff:peOff+4]) != "PE\x00\x00" {
 		return fmt.Errorf("no PE signature")
 	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], ts)
 	// COFF header: Machine (2), NumberOfSections (2), TimeDateStamp (4).
-	if _, err := f.WriteAt(b[:], peOff+4+4); err != nil {
+	binary.LittleEndian.PutUint32(data[peOff+8:], ts)
+	binary.LittleEndian.PutUint32(data[sumOff:], peChecksum(data, sumOff))
+	fi, err := os.Stat(path)
+	if err != nil {
 		return err
 	}
-	return f.Close()
+	return writeFile(path, data, fi.Mode().Perm())
+}
+
+// peChecksum is the image checksum of the PE format: the 16-bit one's-complement style sum of
+// the file, with the CheckSum field itself taken as zero, plus the file length.
+func peChecksum(data []byte, sumOff int) uint32 {
+	var sum uint64
+	for i := 0; i < len(data); i += 2 {
+		var w uint64
+		switch {
+		case i >= sumOff && i < sumOff+4:
+			w = 0
+		case i+1 < len(data):
+			w = uint64(binary.LittleEndian.Uint16(data[i:]))
+		default:
+			w = uint64(data[i])
+		}
+		sum += w
+		sum = (sum & 0xffff) + (sum >> 16)
+	}
+	sum = (sum & 0xffff) + (sum >> 16)
+	return uint32(sum) + uint32(len(data))
 }

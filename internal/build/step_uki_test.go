@@ -36,7 +36,7 @@ func TestKernelCmdlineCarriesVerity(t *testing.T) {
 }
 
 func TestSetPETimestamp(t *testing.T) {
-	img := make([]byte, 0x100)
+	img := make([]byte, 0x200)
 	copy(img, "MZ")
 	binary.LittleEndian.PutUint32(img[0x3c:], 0x80)
 	copy(img[0x80:], "PE\x00\x00")
@@ -49,6 +49,9 @@ func TestSetPETimestamp(t *testing.T) {
 	out, _ := os.ReadFile(p)
 	if got := binary.LittleEndian.Uint32(out[0x88:]); got != 1735689600 {
 		t.Fatalf("timestamp = %d", got)
+	}
+	if got, want := binary.LittleEndian.Uint32(out[0xd8:]), peChecksum(out, 0xd8); got != want || got == 0 {
+		t.Fatalf("checksum = %#x, want %#x", got, want)
 	}
 	os.WriteFile(p, []byte("not a PE file at all, just text......................................."), 0o644)
 	if err := setPETimestamp(p, 1); err == nil {
@@ -67,5 +70,25 @@ func TestStubLayoutOfRealStub(t *testing.T) {
 	}
 	if l.Align < 4096 || l.End == 0 {
 		t.Fatalf("layout %+v", l)
+	}
+}
+
+// The checksum of a real, signed-off PE file: the EFI stub as Debian ships it carries the
+// checksum objcopy/ld computed; peChecksum must agree with it whenever it is set.
+func TestPEChecksumAgreesWithLinker(t *testing.T) {
+	for _, path := range []string{defaultStub, "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Skipf("%s: %v (systemd-boot-efi; make deps)", path, err)
+		}
+		off := int(binary.LittleEndian.Uint32(data[0x3c:])) + 4 + 20 + 64
+		stored := binary.LittleEndian.Uint32(data[off:])
+		if stored == 0 {
+			t.Logf("%s carries no checksum", path)
+			continue
+		}
+		if got := peChecksum(data, off); got != stored {
+			t.Errorf("%s: peChecksum = %#x, the file says %#x", path, got, stored)
+		}
 	}
 }
