@@ -152,8 +152,10 @@ func TestDialSSHRetriesUntilTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = DialSSH(context.Background(), port, "admin", signer, []string{"SHA256:x"}, 2*time.Second)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "refused") {
-		t.Fatalf("err = %v, want the deadline and the last refusal", err)
+	// The last attempt is usually refused, but on a loaded machine the deadline may cut it
+	// short: either way the error says what the last attempt met.
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last attempt: dial tcp") {
+		t.Fatalf("err = %v, want the deadline and the last attempt's error", err)
 	}
 	if _, err := DialSSH(context.Background(), port, "admin", signer, nil, time.Second); err == nil {
 		t.Fatal("DialSSH without fingerprints succeeded")
