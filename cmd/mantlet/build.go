@@ -67,7 +67,7 @@ func runBuild(cmd *cobra.Command, o *buildOptions, stdout, stderr io.Writer) err
 	}
 	if o.formats != "" {
 		if err := plan.SetFormats(o.formats); err != nil {
-			return fmt.Errorf("--format: %w", err)
+			return err // names --format and the entry
 		}
 	}
 	if o.firstboot == "" {
