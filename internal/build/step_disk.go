@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/disk"
@@ -90,7 +91,7 @@ func (*stepDisk) Run(_ context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", raw, err)
 	}
-	if err := partitionDisk(d, parts, diskGUID, st.UKI); err != nil {
+	if err := partitionDisk(d, parts, diskGUID, st.UKI, p.SourceDateEpoch); err != nil {
 		d.Close()
 		return err
 	}
@@ -109,8 +110,19 @@ func (*stepDisk) Run(_ context.Context, st *State) error {
 	return nil
 }
 
-// partitionDisk writes the GPT and the EFI system partition with the UKI.
-func partitionDisk(d *disk.Disk, parts []PartitionInfo, diskGUID, uki string) error {
+// partitionDisk writes the GPT and the EFI system partition with the UKI. go-diskfs stamps FAT
+// directory entries with the time it reads from SOURCE_DATE_EPOCH in the environment (and the
+// wall clock without it), so the epoch is set there for the duration of the write.
+func partitionDisk(d *disk.Disk, parts []PartitionInfo, diskGUID, uki string, epoch int64) error {
+	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
+	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(epoch, 10))
+	defer func() {
+		if had {
+			os.Setenv("SOURCE_DATE_EPOCH", old)
+		} else {
+			os.Unsetenv("SOURCE_DATE_EPOCH")
+		}
+	}()
 	table := &gpt.Table{LogicalSectorSize: sector, PhysicalSectorSize: sector, ProtectiveMBR: true, GUID: diskGUID}
 	for _, pi := range parts {
 		table.Partitions = append(table.Partitions, &gpt.Partition{
