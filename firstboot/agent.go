@@ -15,6 +15,7 @@ import (
 
 	"github.com/mantlet/mantlet/firstboot/hostkeys"
 	"github.com/mantlet/mantlet/firstboot/providers"
+	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 	"github.com/mantlet/mantlet/internal/command"
 )
@@ -33,6 +34,12 @@ type Options struct {
 	Runner     command.Runner
 	Stdout     io.Writer
 	Now        func() time.Time // nil: time.Now
+	// Fetcher is the base of every network fetch (providers, referenced configs, remote
+	// contents); nil: a default one. Endpoints overrides the providers' metadata
+	// endpoints. Seams for tests.
+	Fetcher   *resource.Fetcher
+	Endpoints providers.Endpoints
+	DevDir    string // where config drives are found by label (DevDir/disk/by-label); "" for /dev
 }
 
 // Run is one first boot. It returns at once when first boot is stamped done. Otherwise it
@@ -90,7 +97,8 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	} else {
 		con.printf("starting")
 	}
-	raw, err := fetch(ctx, o, con)
+	f := withLog(o.Fetcher, con)
+	raw, err := fetch(ctx, o, f, con)
 	if err != nil || raw == nil {
 		return err
 	}
@@ -101,19 +109,20 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	if err != nil {
 		return err
 	}
-	if err := apply(ctx, fsys, o.Runner, j, con, raw); err != nil {
+	if err := apply(ctx, fsys, o.Runner, j, con, f, raw); err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
 	return nil
 }
 
 // fetch returns the raw config, or nil when this machine has none.
-func fetch(ctx context.Context, o Options, con console) ([]byte, error) {
+func fetch(ctx context.Context, o Options, f *resource.Fetcher, con console) ([]byte, error) {
 	cmdline, err := providers.ReadCmdline(o.Cmdline)
 	if err != nil {
 		return nil, err
 	}
-	env := providers.Env{Cmdline: cmdline, Sysfs: o.Sysfs, ConfigFile: o.ConfigFile, Runner: o.Runner}
+	env := providers.Env{Cmdline: cmdline, Sysfs: o.Sysfs, ConfigFile: o.ConfigFile, Runner: o.Runner,
+		Fetcher: f, Endpoints: o.Endpoints, DevDir: o.DevDir}
 	p, err := providers.Select(ctx, o.Platform, env)
 	if err != nil {
 		return nil, err

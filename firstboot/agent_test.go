@@ -3,7 +3,15 @@ package firstboot
 import (
 	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,8 +21,25 @@ import (
 	"time"
 
 	"github.com/mantlet/mantlet/firstboot/providers"
+	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/internal/command"
 )
+
+// loopbackFetcher can only reach 127.0.0.1 and ::1: no test may send traffic elsewhere
+// (a metadata address above all).
+func loopbackFetcher() *resource.Fetcher {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &resource.Fetcher{
+		Total: 30 * time.Second, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				return nil, fmt.Errorf("test dials %s: only loopback allowed", addr)
+			}
+			return d.DialContext(ctx, network, addr)
+		}},
+	}
+}
 
 // machine is a fake machine: a root, a kernel command line and a sysfs tree.
 type machine struct {
@@ -44,7 +69,8 @@ func (m machine) run(t *testing.T) (string, error) {
 	err := Run(context.Background(), Options{
 		Root: m.root, Cmdline: m.cmdline, Sysfs: m.sysfs, Hostname: "test",
 		Runner: &command.Recorder{}, Stdout: &out,
-		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
+		Now:     func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
+		Fetcher: loopbackFetcher(),
 	})
 	return out.String(), err
 }
@@ -197,9 +223,9 @@ func TestRunFileAndUnknownPlatform(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 
-	m = newMachine(t, "ignition.platform.id=aws", nil)
+	m = newMachine(t, "ignition.platform.id=azure", nil)
 	out, err = m.run(t)
-	if !errors.Is(err, ErrFailed) || !strings.HasSuffix(out, `mantlet-firstboot: FAILED: unknown platform "aws" (known: file, qemu)`+"\n") {
+	if !errors.Is(err, ErrFailed) || !strings.HasSuffix(out, `mantlet-firstboot: FAILED: unknown platform "azure" (known: aws, file, gcp, metal, openstack, qemu)`+"\n") {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	checkHostKeys(t, strings.Split(out, "\n"))
@@ -262,5 +288,56 @@ func TestRunAgainAfterInterruption(t *testing.T) {
 	}
 	if m.exists(Journal) {
 		t.Error("journal left after success")
+	}
+}
+
+// TestRunRemote: remote contents are fetched and verified before anything is written; a
+// wrong hash fails the boot with nothing of the config written.
+func TestRunRemote(t *testing.T) {
+	const secret = "remote-top-secret"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Key") != "header-secret" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte(secret))
+	}))
+	defer srv.Close()
+	ca := url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	sum := sha512.Sum512([]byte(secret))
+	for _, tt := range []struct {
+		name string
+		hash string
+		ok   bool
+	}{
+		{"verified", hex.EncodeToString(sum[:]), true},
+		{"wrong hash", strings.Repeat("ab", 64), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := `{"ignition":{"version":"3.4.0","security":{"tls":{"certificateAuthorities":[{"source":"data:,` + ca + `"}]}}},
+			"storage":{"files":[{"path":"/etc/local","contents":{"source":"data:,local"}},
+			{"path":"/etc/remote","mode":384,"contents":{"source":"` + srv.URL + `/f?sig=query-secret","httpHeaders":[{"name":"X-Key","value":"header-secret"}],
+			"verification":{"hash":"sha512-` + tt.hash + `"}}}]}}`
+			m := newMachine(t, "ignition.platform.id=qemu", []byte(cfg))
+			out, err := m.run(t)
+			for _, s := range []string{secret, "query-secret", "header-secret", "/f"} {
+				if strings.Contains(out, s) {
+					t.Fatalf("%q on the console:\n%s", s, out)
+				}
+			}
+			if tt.ok {
+				b, rerr := os.ReadFile(filepath.Join(m.root, "etc/remote"))
+				if err != nil || rerr != nil || string(b) != secret {
+					t.Fatalf("%v %v\n%s", err, rerr, out)
+				}
+				return
+			}
+			if !errors.Is(err, ErrFailed) || !strings.Contains(out, "hash mismatch") {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if m.exists("etc/local") || m.exists("etc/remote") {
+				t.Fatal("a file was written before everything was fetched and verified")
+			}
+		})
 	}
 }

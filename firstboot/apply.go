@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/mantlet/mantlet/firstboot/config"
+	"github.com/mantlet/mantlet/firstboot/resolve"
+	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 	"github.com/mantlet/mantlet/firstboot/stages"
 	"github.com/mantlet/mantlet/internal/command"
@@ -16,28 +18,46 @@ type ApplyOptions struct {
 	Root   string         // the tree to change; "/" on a machine
 	Runner command.Runner // for useradd, groupadd, usermod
 	Stdout io.Writer      // progress lines
+	// Fetcher gets referenced configs and remote file contents; nil: a default one. The
+	// seam tests use.
+	Fetcher *resource.Fetcher
 }
 
-// Apply parses raw, checks it, and applies it to the tree at o.Root with the same code a
-// boot uses: no fetching, no stamps, no host keys. Nothing is written unless the whole
-// config parsed and every stage prepared.
+// Apply parses raw, checks it, resolves it (referenced configs and remote contents are
+// fetched) and applies it to the tree at o.Root with the same code a boot uses: no
+// provider, no stamps, no host keys. Nothing is written unless the whole config parsed,
+// every resource was fetched and verified and every stage prepared.
 func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	fsys, err := rootfs.Open(o.Root)
 	if err != nil {
 		return err
 	}
 	defer fsys.Close()
-	return apply(ctx, fsys, o.Runner, nil, console{o.Stdout}, raw)
+	con := console{o.Stdout}
+	return apply(ctx, fsys, o.Runner, nil, con, withLog(o.Fetcher, con), raw)
 }
 
-func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, raw []byte) error {
-	cfg, rep := config.Parse(raw)
-	printReport(con, rep)
-	if err := rep.Err(); err != nil {
+func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) error {
+	res, err := resolve.Resolve(ctx, f, raw)
+	printReport(con, res.Report)
+	if err != nil {
 		return err
 	}
-	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j}
-	return stages.Apply(ctx, env, cfg)
+	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, Fetcher: res.Fetcher}
+	return stages.Apply(ctx, env, res.Config)
+}
+
+// withLog returns a copy of f (a default fetcher when nil) that logs to the console unless
+// it logs elsewhere already.
+func withLog(f *resource.Fetcher, con console) *resource.Fetcher {
+	var g resource.Fetcher
+	if f != nil {
+		g = *f
+	}
+	if g.Logf == nil {
+		g.Logf = con.printf
+	}
+	return &g
 }
 
 func printReport(con console, rep config.Report) {

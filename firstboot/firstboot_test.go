@@ -127,7 +127,7 @@ func TestValidateNamesPaths(t *testing.T) {
 		t.Fatal("no error")
 	}
 	want := "error: $.storage.disks: not supported by mantlet-firstboot\n" +
-		"error: $.storage.files[3].contents.source: scheme http not supported by mantlet-firstboot (only data: URLs)\n" +
+		"error: $.storage.files[3].contents.source: scheme http without verification.hash is not supported by mantlet-firstboot (use https or pin the hash)\n" +
 		"error: $.passwd.users[0].passwordHash: passwords are not supported by mantlet-firstboot: the image has none, use sshAuthorizedKeys\n" +
 		"warning: $.extra (line 4 col 4): unused key extra\n"
 	if out.String() != want {

@@ -22,6 +22,23 @@ var unitFile []byte
 //go:embed units/ssh-mantlet-firstboot.conf
 var sshDropIn []byte
 
+//go:embed units/component-mantlet-firstboot.conf
+var componentDropIn []byte
+
+// Components are the cluster components' units: each gets a drop-in (ComponentDropInPath)
+// that requires and orders it after mantlet-firstboot, so that none starts when first
+// boot failed. mesos-slave is the agent's older name.
+var Components = []string{
+	"docker.service", "consul.service", "consul-template.service", "nginx.service",
+	"zookeeper.service", "mesos-master.service", "mesos-agent.service", "mesos-slave.service",
+	"marathon.service", "stunnel4.service",
+}
+
+// ComponentDropInPath is where the drop-in of a component's unit goes.
+func ComponentDropInPath(unit string) string {
+	return "/usr/lib/systemd/system/" + unit + ".d/10-mantlet-firstboot.conf"
+}
+
 // ImageFile is one file the image builder puts into the image.
 type ImageFile struct {
 	Path    string
@@ -30,13 +47,17 @@ type ImageFile struct {
 	Symlink string // not "": the file is a symlink to this target
 }
 
-// ImageFiles are the unit files and the enablement symlink; not the binary (see BinaryPath).
+// ImageFiles are the unit files, the drop-ins and the enablement symlink; not the binary
+// (see BinaryPath).
 func ImageFiles() []ImageFile {
-	return []ImageFile{
+	files := []ImageFile{
 		{Path: UnitPath, Mode: 0o644, Data: clone(unitFile)},
 		{Path: SSHDropInPath, Mode: 0o644, Data: clone(sshDropIn)},
-		{Path: WantsPath, Mode: fs.ModeSymlink | 0o777, Symlink: UnitPath},
 	}
+	for _, u := range Components {
+		files = append(files, ImageFile{Path: ComponentDropInPath(u), Mode: 0o644, Data: clone(componentDropIn)})
+	}
+	return append(files, ImageFile{Path: WantsPath, Mode: fs.ModeSymlink | 0o777, Symlink: UnitPath})
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

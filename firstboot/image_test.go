@@ -3,6 +3,7 @@ package firstboot
 import (
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,6 +37,34 @@ func TestImageFiles(t *testing.T) {
 		t.Fatal("sshd must start when first boot fails")
 	}
 
+	// every cluster component requires first boot
+	for _, u := range Components {
+		f, ok := byPath["/usr/lib/systemd/system/"+u+".d/10-mantlet-firstboot.conf"]
+		if !ok || f.Mode != 0o644 || f.Symlink != "" {
+			t.Errorf("%s: drop-in %+v", u, f)
+			continue
+		}
+		sections := parseUnit(t, u, string(f.Data))
+		unitSec := sections["Unit"]
+		if len(sections) != 1 || !slices.Contains(unitSec["Requires"], UnitName) || !slices.Contains(unitSec["After"], UnitName) {
+			t.Errorf("%s: drop-in %v", u, sections)
+		}
+		if !slices.Contains(parseUnit(t, UnitPath, string(unit.Data))["Unit"]["Before"], u) {
+			t.Errorf("the unit is not ordered before %s", u)
+		}
+	}
+	for _, u := range []string{"docker.service", "consul.service", "consul-template.service", "nginx.service",
+		"zookeeper.service", "mesos-master.service", "mesos-agent.service", "marathon.service", "stunnel4.service"} {
+		if !slices.Contains(Components, u) {
+			t.Errorf("no drop-in for %s", u)
+		}
+	}
+	for _, f := range files {
+		if f.Symlink == "" {
+			parseUnit(t, f.Path, string(f.Data))
+		}
+	}
+
 	// the enablement symlinks are exactly what the unit's [Install] section asks for
 	in, err := stages.ParseInstall(string(unit.Data))
 	if err != nil {
@@ -63,4 +92,28 @@ func TestImageFiles(t *testing.T) {
 	if ImageFiles()[0].Data[0] == 'X' {
 		t.Fatal("ImageFiles shares its bytes")
 	}
+}
+
+// parseUnit parses a unit file as systemd does (sections, key=value, comments, no
+// continuation lines here) and fails on anything else.
+func parseUnit(t *testing.T, name, s string) map[string]map[string][]string {
+	t.Helper()
+	sections := map[string]map[string][]string{}
+	var cur map[string][]string
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			cur = map[string][]string{}
+			sections[line[1:len(line)-1]] = cur
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || cur == nil || strings.HasSuffix(line, "\\") {
+				t.Fatalf("%s:%d: not a unit file line: %q", name, i+1, line)
+			}
+			cur[strings.TrimSpace(k)] = append(cur[strings.TrimSpace(k)], strings.Fields(v)...)
+		}
+	}
+	return sections
 }

@@ -15,26 +15,20 @@ func Unsupported(cfg types.Config) []Problem {
 	refuse := func(msg string, elems ...any) {
 		ps = append(ps, Problem{Severity: Error, Path: Path(elems...), Message: msg})
 	}
-	warn := func(msg string, elems ...any) {
-		ps = append(ps, Problem{Severity: Warning, Path: Path(elems...), Message: msg})
-	}
 
 	ign := cfg.Ignition
-	for i := range ign.Config.Merge {
-		refuse(notSupported, "ignition", "config", "merge", i)
+	for i, r := range ign.Config.Merge {
+		if msg := sourceProblem(r); msg != "" {
+			refuse(msg, "ignition", "config", "merge", i, "source")
+		}
 	}
-	if ign.Config.Replace.Source != nil {
-		refuse(notSupported, "ignition", "config", "replace")
+	if msg := sourceProblem(ign.Config.Replace); msg != "" {
+		refuse(msg, "ignition", "config", "replace", "source")
 	}
-	const noNetwork = "has no effect: mantlet-firstboot fetches nothing over the network"
-	for i := range ign.Security.TLS.CertificateAuthorities {
-		warn(noNetwork, "ignition", "security", "tls", "certificateAuthorities", i)
-	}
-	if ign.Proxy.HTTPProxy != nil || ign.Proxy.HTTPSProxy != nil || len(ign.Proxy.NoProxy) > 0 {
-		warn(noNetwork, "ignition", "proxy")
-	}
-	if ign.Timeouts.HTTPResponseHeaders != nil || ign.Timeouts.HTTPTotal != nil {
-		warn(noNetwork, "ignition", "timeouts")
+	for i, r := range ign.Security.TLS.CertificateAuthorities {
+		if msg := sourceProblem(r); msg != "" {
+			refuse(msg, "ignition", "security", "tls", "certificateAuthorities", i, "source")
+		}
 	}
 
 	if len(cfg.KernelArguments.ShouldExist) > 0 {
@@ -87,10 +81,12 @@ func Unsupported(cfg types.Config) []Problem {
 	return ps
 }
 
-var knownSchemes = map[string]bool{"http": true, "https": true, "tftp": true, "s3": true, "arn": true, "gs": true}
+var knownSchemes = map[string]bool{"tftp": true, "s3": true, "arn": true, "gs": true}
 
-// sourceProblem says what is wrong with a resource's source, "" if nothing: only data URLs
-// are implemented. The source itself is never quoted (it may hold a secret).
+// sourceProblem says what is wrong with a resource's source, "" if nothing: data: and
+// https: URLs are implemented, http: only with verification.hash (a plain-text fetch is
+// trusted only when its hash is pinned). The source itself is never quoted (it may hold a
+// secret).
 func sourceProblem(r types.Resource) string {
 	if r.Source == nil {
 		return ""
@@ -99,12 +95,17 @@ func sourceProblem(r types.Resource) string {
 	if !ok || scheme == "" {
 		return "source without a URL scheme is " + notSupported
 	}
-	scheme = strings.ToLower(scheme)
-	if scheme != "data" {
+	switch scheme = strings.ToLower(scheme); scheme {
+	case "data", "https":
+	case "http":
+		if r.Verification.Hash == nil {
+			return "scheme http without verification.hash is " + notSupported + " (use https or pin the hash)"
+		}
+	default:
 		if !knownSchemes[scheme] {
 			scheme = "of this URL" // not quoted: it could be part of a secret
 		}
-		return "scheme " + scheme + " " + notSupported + " (only data: URLs)"
+		return "scheme " + scheme + " " + notSupported + " (only data:, https: and hash-pinned http: URLs)"
 	}
 	if r.Compression != nil && *r.Compression != "" && *r.Compression != "gzip" {
 		return "compression " + *r.Compression + ": " + notSupported

@@ -34,12 +34,12 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
-	if got := Names(); !reflect.DeepEqual(got, []string{"file", "qemu"}) {
+	if got := Names(); !reflect.DeepEqual(got, []string{"aws", "file", "gcp", "metal", "openstack", "qemu"}) {
 		t.Fatalf("Names() = %v", got)
 	}
-	_, err := Get("aws")
-	if !errors.Is(err, ErrUnknownPlatform) || !strings.Contains(err.Error(), "file, qemu") {
-		t.Fatalf("Get(aws) = %v", err)
+	_, err := Get("azure")
+	if !errors.Is(err, ErrUnknownPlatform) || !strings.Contains(err.Error(), "aws, file, gcp, metal, openstack, qemu") {
+		t.Fatalf("Get(azure) = %v", err)
 	}
 	defer func() {
 		if recover() == nil {
@@ -168,7 +168,7 @@ func TestSelect(t *testing.T) {
 		{name: "flag wins", platform: "file", cmdline: "ignition.platform.id=qemu", want: "file"},
 		{name: "detect qemu", fwcfg: true, want: "qemu"},
 		{name: "nothing", want: ""},
-		{name: "unknown", cmdline: "ignition.platform.id=aws", err: ErrUnknownPlatform},
+		{name: "unknown", cmdline: "ignition.platform.id=azure", err: ErrUnknownPlatform},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

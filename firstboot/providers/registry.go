@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/internal/command"
 )
 
@@ -26,7 +27,13 @@ type Env struct {
 	Cmdline    Cmdline        // the parsed kernel command line
 	Sysfs      string         // where sysfs is mounted, normally /sys
 	ConfigFile string         // for the file provider: overrides ignition.config.file=
-	Runner     command.Runner // for modprobe
+	Runner     command.Runner // for modprobe, mount and umount
+	// Fetcher makes the network providers' requests, retrying connection errors and 5xx
+	// answers with backoff (bounded by its Total) while the network comes up; nil: a
+	// default one.
+	Fetcher   *resource.Fetcher
+	Endpoints Endpoints // metadata services; zero fields take the platforms' addresses
+	DevDir    string    // /dev; config drives are looked for in DevDir/disk/by-label
 }
 
 // Provider fetches the raw config.

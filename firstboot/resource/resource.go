@@ -1,7 +1,8 @@
-// Package resource turns the contents of an Ignition resource (a file's contents or an
-// appended fragment) into bytes: it decodes data: URLs (RFC 2397, plain or base64),
-// decompresses gzip and checks verification.hash. Nothing is fetched over the network.
-// Errors never quote the source: it may hold a secret.
+// Package resource turns an Ignition resource (a file's contents, an appended fragment, a
+// referenced config, a certificate authority) into bytes: it decodes data: URLs (RFC 2397,
+// plain or base64), fetches https: and hash-pinned http: URLs (Fetcher), decompresses gzip
+// and checks verification.hash. Errors never quote the source, a header value or the
+// contents: they may hold a secret.
 package resource
 
 import (
@@ -36,7 +37,8 @@ var (
 	ErrTooLarge = errors.New("contents too large")
 )
 
-// Contents returns the bytes a resource stands for; a resource with no source is empty.
+// Contents returns the bytes a resource with a data: URL stands for; a resource with no
+// source is empty. Fetcher.Contents also fetches over the network.
 func Contents(r types.Resource) ([]byte, error) {
 	if r.Source == nil {
 		return nil, nil
@@ -45,6 +47,13 @@ func Contents(r types.Resource) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Decode(data, r)
+}
+
+// Decode decompresses the raw bytes of a resource as its compression says and checks them
+// against its verification.hash (which is the hash of the decompressed bytes).
+func Decode(data []byte, r types.Resource) ([]byte, error) {
+	var err error
 	if r.Compression != nil && *r.Compression != "" {
 		if *r.Compression != "gzip" {
 			return nil, fmt.Errorf("compression %q is not supported", *r.Compression)

@@ -30,7 +30,7 @@ func TestDecodeDataURL(t *testing.T) {
 		{"data:;base64,@@@", "", ErrDataURL},
 		{"data:nocomma", "", ErrDataURL},
 		{"data:,%zz", "", ErrDataURL},
-		{"https://example.com/x", "", ErrScheme},
+		{"tftp://example.com/x", "", ErrScheme},
 		{"", "", ErrScheme},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/coreos/ignition/v2/config/v3_6/types"
+	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 	"github.com/mantlet/mantlet/internal/command"
 )
@@ -24,6 +25,42 @@ type Env struct {
 	// Journal, when set, remembers the actions that are not idempotent (appending to an
 	// existing file) across an interrupted boot and the next attempt; nil: no memory.
 	Journal Journal
+	// Fetcher gets the contents of remote sources (https:, hash-pinned http:); nil: only
+	// data: URLs. Stages fetch while they prepare, so that everything is fetched and
+	// verified before anything is written.
+	Fetcher *resource.Fetcher
+
+	fetched map[string][]byte // contents by resource, so that none is fetched twice
+}
+
+// contents returns the bytes of a resource, fetching it at most once per Env.
+func (e *Env) contents(ctx context.Context, r types.Resource) ([]byte, error) {
+	if r.Source == nil {
+		return nil, nil
+	}
+	if e.Fetcher == nil {
+		return resource.Contents(r)
+	}
+	key := fmt.Sprintf("%q %v %v %v", *r.Source, deref(r.Compression), deref(r.Verification.Hash), r.HTTPHeaders)
+	if b, ok := e.fetched[key]; ok {
+		return b, nil
+	}
+	b, err := e.Fetcher.Contents(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if e.fetched == nil {
+		e.fetched = map[string][]byte{}
+	}
+	e.fetched[key] = b
+	return b, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // Journal records which non-idempotent actions are done.

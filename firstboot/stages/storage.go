@@ -10,7 +10,6 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_6/types"
 	"github.com/mantlet/mantlet/firstboot/accounts"
 	"github.com/mantlet/mantlet/firstboot/config"
-	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 )
 
@@ -49,8 +48,8 @@ type node struct {
 	hard   bool
 }
 
-func (storageStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Action, error) {
-	nodes, err := storageNodes(cfg.Storage)
+func (storageStage) Prepare(ctx context.Context, env *Env, cfg types.Config) (Action, error) {
+	nodes, err := storageNodes(cfg.Storage, func(r types.Resource) ([]byte, error) { return env.contents(ctx, r) })
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +86,9 @@ func (storageStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Acti
 	}, nil
 }
 
-// storageNodes decodes every entry and puts them in the order they are made.
-func storageNodes(st types.Storage) ([]node, error) {
+// storageNodes decodes every entry (contents gets the bytes of a resource) and puts them in
+// the order they are made.
+func storageNodes(st types.Storage, contents func(types.Resource) ([]byte, error)) ([]node, error) {
 	var nodes []node
 	for i, d := range st.Directories {
 		n := node{kind: kindDir, at: config.Path("storage", "directories", i), path: d.Path,
@@ -100,11 +100,11 @@ func storageNodes(st types.Storage) ([]node, error) {
 			overwrite: isTrue(f.Overwrite), mode: mode(f.Mode), user: f.User, group: f.Group,
 			hasSource: f.Contents.Source != nil}
 		var err error
-		if n.contents, err = resource.Contents(f.Contents); err != nil {
+		if n.contents, err = contents(f.Contents); err != nil {
 			return nil, fmt.Errorf("%s.contents: %w", n.at, err)
 		}
 		for j, a := range f.Append {
-			b, err := resource.Contents(a)
+			b, err := contents(a)
 			if err != nil {
 				return nil, fmt.Errorf("%s.append[%d]: %w", n.at, j, err)
 			}

@@ -1,6 +1,7 @@
 package stages
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,8 +20,8 @@ type unitFinder struct {
 	config unitFiles
 }
 
-func newUnitFinder(env *Env, cfg types.Config) (*unitFinder, error) {
-	files, err := configUnitFiles(cfg)
+func newUnitFinder(ctx context.Context, env *Env, cfg types.Config) (*unitFinder, error) {
+	files, err := configUnitFiles(ctx, env, cfg)
 	if err != nil {
 		return nil, err
 	}

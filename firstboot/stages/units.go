@@ -9,7 +9,6 @@ import (
 
 	"github.com/coreos/ignition/v2/config/v3_6/types"
 	"github.com/mantlet/mantlet/firstboot/config"
-	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 )
 
@@ -36,11 +35,11 @@ type unitPlan struct {
 
 type symlink struct{ path, target string }
 
-func (unitsStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Action, error) {
+func (unitsStage) Prepare(ctx context.Context, env *Env, cfg types.Config) (Action, error) {
 	if len(cfg.Systemd.Units) == 0 {
 		return nil, nil
 	}
-	finder, err := newUnitFinder(env, cfg)
+	finder, err := newUnitFinder(ctx, env, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -156,13 +155,13 @@ type unitFiles map[string][]byte
 
 // configUnitFiles collects the unit files the config itself writes: units with contents
 // and storage files in the unit directories.
-func configUnitFiles(cfg types.Config) (unitFiles, error) {
+func configUnitFiles(ctx context.Context, env *Env, cfg types.Config) (unitFiles, error) {
 	files := unitFiles{}
 	for i, f := range cfg.Storage.Files {
 		if !inUnitDir(f.Path) {
 			continue
 		}
-		b, err := resource.Contents(f.Contents)
+		b, err := env.contents(ctx, f.Contents)
 		if err != nil {
 			return nil, fmt.Errorf("%s.contents: %w", config.Path("storage", "files", i), err)
 		}
