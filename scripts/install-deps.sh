@@ -17,9 +17,18 @@ ovmf
 uidmap
 zstd
 cpio
-bc
 e2fsprogs
 fdisk
+bc
+gcc
+libblkid-dev
+openssl
+nginx-light
+zookeeper
+openscap-scanner
+openscap-utils
+squashfs-tools
+ssh-audit
 "
 
 if [ "$(id -u)" != 0 ]; then
@@ -34,6 +43,10 @@ if [ -n "$missing" ]; then
 	echo "install-deps: installing$missing"
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+	# nginx and ZooKeeper are for tests, which start their own on 127.0.0.1: no system service.
+	for svc in nginx zookeeper; do
+		systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	done
 fi
 
 if ! command -v go >/dev/null 2>&1; then
