@@ -32,8 +32,11 @@ type Options struct {
 	ConfigFile string // for the file provider: overrides ignition.config.file=
 	Hostname   string // for the host keys' comment; "" asks the system
 	Runner     command.Runner
-	Stdout     io.Writer
-	Now        func() time.Time // nil: time.Now
+	// Live is set on a real boot (the agent's run command): after applying, systemd is
+	// reloaded and the units the config enables are started.
+	Live   bool
+	Stdout io.Writer
+	Now    func() time.Time // nil: time.Now
 	// Fetcher is the base of every network fetch (providers, referenced configs, remote
 	// contents); nil: a default one. Endpoints overrides the providers' metadata
 	// endpoints. Seams for tests.
@@ -109,9 +112,30 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	if err != nil {
 		return err
 	}
-	if err := apply(ctx, fsys, o.Runner, j, con, f, raw); err != nil {
+	enabled, err := apply(ctx, fsys, o.Runner, j, con, f, raw)
+	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
+	if o.Live {
+		return startUnits(ctx, o.Runner, enabled, con)
+	}
+	return nil
+}
+
+// startUnits makes systemd see what the config wrote (units, drop-ins, enablement links) and
+// queues the start of the units it enables: the boot transaction was computed before they
+// existed. Without blocking: units ordered after first boot wait for it to finish.
+func startUnits(ctx context.Context, r command.Runner, enabled []string, con console) error {
+	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"daemon-reload"}}); err != nil {
+		return fmt.Errorf("systemctl daemon-reload: %w", err)
+	}
+	if len(enabled) == 0 {
+		return nil
+	}
+	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--no-block", "start"}, enabled...)}); err != nil {
+		return fmt.Errorf("start enabled units: %w", err)
+	}
+	con.printf("started %d enabled units", len(enabled))
 	return nil
 }
 

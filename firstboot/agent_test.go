@@ -341,3 +341,33 @@ func TestRunRemote(t *testing.T) {
 		})
 	}
 }
+
+// On a live boot the agent reloads systemd and starts the units the config enables (the boot
+// transaction was computed before they existed); offline it touches no systemd.
+func TestRunLiveStartsEnabledUnits(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		m := newMachine(t, "BOOT_IMAGE=/vmlinuz ro", applyConfig)
+		rec := &command.Recorder{}
+		var out bytes.Buffer
+		err := Run(context.Background(), Options{
+			Root: m.root, Cmdline: m.cmdline, Sysfs: m.sysfs, Hostname: "test", Live: live,
+			Runner: rec, Stdout: &out, Fetcher: loopbackFetcher(),
+		})
+		if err != nil {
+			t.Fatalf("live=%v: %v\n%s", live, err, out.String())
+		}
+		var systemctl []string
+		for _, c := range rec.Calls {
+			if c.Name == "systemctl" {
+				systemctl = append(systemctl, strings.Join(c.Args, " "))
+			}
+		}
+		want := []string{"daemon-reload", "--no-block start app.service"}
+		if !live {
+			want = nil
+		}
+		if strings.Join(systemctl, "|") != strings.Join(want, "|") {
+			t.Errorf("live=%v: systemctl calls %q, want %q", live, systemctl, want)
+		}
+	}
+}

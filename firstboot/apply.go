@@ -34,17 +34,29 @@ func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	}
 	defer fsys.Close()
 	con := console{o.Stdout}
-	return apply(ctx, fsys, o.Runner, nil, con, withLog(o.Fetcher, con), raw)
+	_, err = apply(ctx, fsys, o.Runner, nil, con, withLog(o.Fetcher, con), raw)
+	return err
 }
 
-func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) error {
+// apply resolves and applies raw under fsys. It returns the units the config enables, which
+// a live boot starts once everything is written.
+func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) ([]string, error) {
 	res, err := resolve.Resolve(ctx, f, raw)
 	printReport(con, res.Report)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, Fetcher: res.Fetcher}
-	return stages.Apply(ctx, env, res.Config)
+	if err := stages.Apply(ctx, env, res.Config); err != nil {
+		return nil, err
+	}
+	var enabled []string
+	for _, u := range res.Config.Systemd.Units {
+		if u.Enabled != nil && *u.Enabled && (u.Mask == nil || !*u.Mask) {
+			enabled = append(enabled, u.Name)
+		}
+	}
+	return enabled, nil
 }
 
 // withLog returns a copy of f (a default fetcher when nil) that logs to the console unless

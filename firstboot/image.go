@@ -14,6 +14,11 @@ const (
 	UnitPath      = "/usr/lib/systemd/system/" + UnitName
 	SSHDropInPath = "/usr/lib/systemd/system/ssh.service.d/mantlet-firstboot.conf"
 	WantsPath     = "/etc/systemd/system/multi-user.target.wants/" + UnitName
+	// ClusterTarget is what a node reaches when it may join its cluster: it requires a
+	// successful first boot. Cluster components are wanted by it.
+	ClusterTarget      = "mantlet-cluster.target"
+	ClusterTargetPath  = "/usr/lib/systemd/system/" + ClusterTarget
+	ClusterTargetWants = "/etc/systemd/system/multi-user.target.wants/" + ClusterTarget
 )
 
 //go:embed units/mantlet-firstboot.service
@@ -21,6 +26,9 @@ var unitFile []byte
 
 //go:embed units/ssh-mantlet-firstboot.conf
 var sshDropIn []byte
+
+//go:embed units/mantlet-cluster.target
+var clusterTarget []byte
 
 //go:embed units/component-mantlet-firstboot.conf
 var componentDropIn []byte
@@ -53,11 +61,14 @@ func ImageFiles() []ImageFile {
 	files := []ImageFile{
 		{Path: UnitPath, Mode: 0o644, Data: clone(unitFile)},
 		{Path: SSHDropInPath, Mode: 0o644, Data: clone(sshDropIn)},
+		{Path: ClusterTargetPath, Mode: 0o644, Data: clone(clusterTarget)},
 	}
 	for _, u := range Components {
 		files = append(files, ImageFile{Path: ComponentDropInPath(u), Mode: 0o644, Data: clone(componentDropIn)})
 	}
-	return append(files, ImageFile{Path: WantsPath, Mode: fs.ModeSymlink | 0o777, Symlink: UnitPath})
+	return append(files,
+		ImageFile{Path: WantsPath, Mode: fs.ModeSymlink | 0o777, Symlink: UnitPath},
+		ImageFile{Path: ClusterTargetWants, Mode: fs.ModeSymlink | 0o777, Symlink: ClusterTargetPath})
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -37,6 +37,18 @@ func TestImageFiles(t *testing.T) {
 		t.Fatal("sshd must start when first boot fails")
 	}
 
+	target, ok := byPath[ClusterTargetPath]
+	if !ok {
+		t.Fatal("no cluster target")
+	}
+	ts := parseUnit(t, ClusterTarget, string(target.Data))
+	if !slices.Contains(ts["Unit"]["Requires"], UnitName) || !slices.Contains(ts["Unit"]["After"], UnitName) || !slices.Contains(ts["Install"]["WantedBy"], "multi-user.target") {
+		t.Errorf("cluster target %v", ts)
+	}
+	if l := byPath[ClusterTargetWants]; l.Symlink != ClusterTargetPath {
+		t.Errorf("cluster target not enabled: %+v", l)
+	}
+
 	// every cluster component requires first boot
 	for _, u := range Components {
 		f, ok := byPath["/usr/lib/systemd/system/"+u+".d/10-mantlet-firstboot.conf"]
@@ -72,7 +84,7 @@ func TestImageFiles(t *testing.T) {
 	}
 	var links []ImageFile
 	for _, f := range files {
-		if f.Symlink != "" {
+		if f.Symlink != "" && f.Path != ClusterTargetWants {
 			links = append(links, f)
 			if f.Mode != fs.ModeSymlink|0o777 || f.Symlink != UnitPath {
 				t.Errorf("symlink %+v", f)

@@ -46,6 +46,7 @@ func newRunCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Runner = command.Exec{}
 			o.Stdout = cmd.OutOrStdout()
+			o.Live = o.Root == "/" // a directory (tests, debugging) has no systemd to tell
 			return firstboot.Run(cmd.Context(), o)
 		},
 	}
