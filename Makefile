@@ -7,7 +7,7 @@ IMAGE ?= images/node.yaml
 PROFILE ?= profiles/base.yaml
 OUT ?= out
 
-.PHONY: help deps build image test test-qemu check lint bench generate clean
+.PHONY: help deps build image test test-qemu check lint bench audit generate clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -37,6 +37,9 @@ lint: ## gofmt and go vet
 
 bench: build ## print build times, image sizes and boot time as figures
 	./scripts/bench.sh
+
+audit: build ## measure $(OUT)/node.raw: CIS Level 1/2 offline (OpenSCAP), sshd, sudoers, Docker, key material; needs root
+	$(BIN)/mantlet audit --image $(IMAGE) --profile $(PROFILE) --report-dir $(OUT)/audit $(OUT)/node.raw
 
 generate: ## regenerate golden files
 	$(GO) test ./internal/spec/ ./internal/build/ -update

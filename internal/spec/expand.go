@@ -74,6 +74,32 @@ func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
 			return nil, fmt.Errorf("profile %s: %w", pf.path, err)
 		}
 		p.applyServices(prof.Services)
+		if prof.Firewall != nil {
+			if p.Firewall == nil {
+				p.Firewall = &Firewall{TCP: []int{}, UDP: []int{}}
+			}
+			p.Firewall.TCP = append(p.Firewall.TCP, prof.Firewall.TCP...)
+			p.Firewall.UDP = append(p.Firewall.UDP, prof.Firewall.UDP...)
+		}
+		if a := prof.Audit; a != nil {
+			p.Audit.CISLevel1Min = cmp.Or(a.CISLevel1Min, p.Audit.CISLevel1Min)
+			p.Audit.CISLevel2Min = cmp.Or(a.CISLevel2Min, p.Audit.CISLevel2Min)
+			if a.Waivers != "" {
+				p.Audit.Waivers = append(p.Audit.Waivers, WaiverFile{Profile: prof.Name, Source: a.Waivers,
+					Path: filepath.Join(filepath.Dir(pf.path), filepath.FromSlash(a.Waivers))})
+			}
+		}
+	}
+	if fw := p.Firewall; fw != nil {
+		slices.Sort(fw.TCP)
+		fw.TCP = slices.Compact(fw.TCP)
+		slices.Sort(fw.UDP)
+		fw.UDP = slices.Compact(fw.UDP)
+		// The rules file, the package that loads it and its unit come with the firewall.
+		p.Files = slices.DeleteFunc(p.Files, func(f PlanFile) bool { return f.Path == NftablesConf })
+		p.Files = append(p.Files, PlanFile{Path: NftablesConf, Mode: 0o600, Owner: defaultOwner, Data: []byte(RenderNftables(fw))})
+		pkgs = append(pkgs, "nftables")
+		p.applyServices(Services{Enable: []string{"nftables.service"}})
 	}
 	slices.Sort(pkgs)
 	p.Packages = slices.Compact(pkgs)

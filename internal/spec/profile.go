@@ -50,7 +50,46 @@ func ValidateProfile(prof *Profile, pos *Positions) (warnings, errs Errors) {
 	}
 	c.services(prof.Services)
 	c.cmdline("cmdline", prof.Cmdline)
+	if prof.Firewall != nil {
+		c.ports("firewall.tcp", prof.Firewall.TCP)
+		c.ports("firewall.udp", prof.Firewall.UDP)
+	}
+	if a := prof.Audit; a != nil {
+		c.percent("audit.cis_level1_min", a.CISLevel1Min)
+		c.percent("audit.cis_level2_min", a.CISLevel2Min)
+		if a.Waivers != "" {
+			c.source("audit.waivers", dir, a.Waivers)
+		}
+	}
+	for i, f := range prof.Files {
+		if f.Path == NftablesConf && prof.Firewall != nil {
+			c.errorf(fmt.Sprintf("files[%d].path", i), "%s is rendered from firewall: place no file there", NftablesConf)
+		}
+	}
 	return c.done()
+}
+
+// ports checks port numbers; a port listed twice is a warning.
+func (c *checker) ports(p string, ports []int) {
+	seen := map[int]int{}
+	for i, port := range ports {
+		ip := fmt.Sprintf("%s[%d]", p, i)
+		if port < 1 || port > 65535 {
+			c.errorf(ip, "%d is not a port from 1 to 65535", port)
+			continue
+		}
+		if j, dup := seen[port]; dup {
+			c.warnf(ip, "port %d is already at %s[%d]", port, p, j)
+		}
+		seen[port] = i
+	}
+}
+
+// percent checks a threshold in percent: 0 (not set) to 100.
+func (c *checker) percent(p string, v int) {
+	if v < 0 || v > 100 {
+		c.errorf(p, "%d is not a percentage from 0 to 100", v)
+	}
 }
 
 func (c *checker) file(p, dir string, f File) {

@@ -16,6 +16,8 @@ var baseProfile = []struct{ key, text string }{
 	{"files", "files:\n  - path: /etc/motd\n    mode: \"0644\"\n    owner: root:root\n    content: hello\n  - path: /etc/issue\n    source: files/issue\n"},
 	{"services", "services:\n  enable: [ssh.service]\n  disable: [apt-daily.timer]\n  mask: [debug-shell.service]\n"},
 	{"cmdline", "cmdline: [quiet]\n"},
+	{"firewall", "firewall:\n  tcp: [22, 443]\n  udp: []\n"},
+	{"audit", "audit:\n  cis_level1_min: 95\n  cis_level2_min: 90\n  waivers: files/issue\n"},
 }
 
 // profileDir makes dir/profiles with base.yaml, files/issue, a directory files/dir and a
@@ -129,6 +131,16 @@ func TestValidateProfile(t *testing.T) {
 		{"enabled twice", "services", "services:\n  enable: [ssh.service, ssh.service]\n", "services.enable[1]", 2, "already at services.enable[0]", true},
 		{"template instance", "services", "services:\n  enable: [\"getty@tty1.service\", systemd-networkd.socket, fstrim.timer, local-fs.target]\n", "services.enable[0]", 0, "", true},
 		{"cmdline roothash", "cmdline", "cmdline: [roothash=00]\n", "cmdline[0]", 1, "set by the build", false},
+		{"port zero", "firewall", "firewall:\n  tcp: [0]\n", "firewall.tcp[0]", 2, "not a port", false},
+		{"port too large", "firewall", "firewall:\n  udp: [65536]\n", "firewall.udp[0]", 2, "not a port", false},
+		{"port not a number", "firewall", "firewall:\n  tcp: [ssh]\n", "firewall.tcp[0]", 2, "expected an integer", false},
+		{"port twice", "firewall", "firewall:\n  tcp: [22, 22]\n", "firewall.tcp[1]", 2, "already at firewall.tcp[0]", true},
+		{"nftables.conf placed", "files", file("path: /etc/nftables.conf", "content: x"), "files[0].path", 2, "rendered from firewall", false},
+		{"threshold over 100", "audit", "audit:\n  cis_level1_min: 101\n", "audit.cis_level1_min", 2, "not a percentage", false},
+		{"threshold negative", "audit", "audit:\n  cis_level2_min: -1\n", "audit.cis_level2_min", 2, "not a percentage", false},
+		{"waivers missing", "audit", "audit:\n  waivers: nope.yaml\n", "audit.waivers", 2, "does not exist", false},
+		{"waivers escape", "audit", "audit:\n  waivers: ../secret\n", "audit.waivers", 2, "leaves the profile's directory", false},
+		{"audit unknown field", "audit", "audit:\n  level1: 95\n", "audit.level1", 2, "unknown field", false},
 		{"cmdline space", "cmdline", "cmdline: [\"a b\"]\n", "cmdline[0]", 1, "whitespace", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,28 @@ type Profile struct {
 	Services Services `yaml:"services"`
 	// Cmdline adds kernel command line arguments.
 	Cmdline []string `yaml:"cmdline"`
+	// Firewall, when set, makes inbound traffic default-deny (nftables) but for these ports.
+	// Ports of every profile applied add up.
+	Firewall *Firewall `yaml:"firewall,omitempty"`
+	// Audit is what `mantlet audit` holds the built image to.
+	Audit *Audit `yaml:"audit,omitempty"`
+}
+
+// Firewall lists the inbound ports a role opens; everything else inbound is dropped.
+type Firewall struct {
+	TCP []int `yaml:"tcp"`
+	UDP []int `yaml:"udp"`
+}
+
+// Audit sets the CIS benchmark thresholds and waivers of `mantlet audit`. A later profile's
+// non-zero threshold replaces an earlier one's; waiver files of every profile add up.
+type Audit struct {
+	// CISLevel1Min and CISLevel2Min are the least scores, in percent of the applicable rules
+	// (pass / (pass + fail + error + unknown)), of the CIS Level 1 and Level 2 server profiles.
+	CISLevel1Min int `yaml:"cis_level1_min"`
+	CISLevel2Min int `yaml:"cis_level2_min"`
+	// Waivers is a YAML file relative to the profile: a list of {rule, reason}.
+	Waivers string `yaml:"waivers"`
 }
 
 // File is one file the profile places in the image.
@@ -123,8 +145,25 @@ type Plan struct {
 	Disable         []string
 	Mask            []string
 	Profiles        []string // names of the profiles applied, in order
+	// Firewall is nil when no profile declares one: then no nftables.conf is rendered.
+	Firewall *Firewall // ports sorted, unique
+	Audit    PlanAudit
 	// ImageDigest is the sha256 of the image definition and every profile file, as read.
 	ImageDigest string
+}
+
+// PlanAudit is the merged audit section of the profiles.
+type PlanAudit struct {
+	CISLevel1Min int
+	CISLevel2Min int
+	Waivers      []WaiverFile // in order of application
+}
+
+// WaiverFile is one profile's waiver file.
+type WaiverFile struct {
+	Profile string // the profile's name
+	Source  string // as written in the profile, relative to it
+	Path    string `json:"-"` // where it is on this machine
 }
 
 // Source is one apt source line: deb URI suite components...

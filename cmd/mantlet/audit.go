@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mantlet/mantlet/internal/audit"
+	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/spec"
+)
+
+type auditOptions struct {
+	image      string
+	profile    string
+	datastream string
+	reportDir  string
+}
+
+func newAuditCmd() *cobra.Command {
+	o := &auditOptions{}
+	cmd := &cobra.Command{
+		Use:   "audit IMAGE.raw|ROOTDIR",
+		Short: "Measure a built image against the CIS Debian 12 benchmarks and the project's component checks",
+		Long: `Measure a built image (a raw disk: its root-x86-64 partition is unpacked) or a root directory.
+
+OpenSCAP evaluates the CIS Level 1 and Level 2 server profiles of the data stream on a
+read-only bind mount of the tree (root is needed for the mount); the HTML reports and XCCDF
+results go to --report-dir. The profile's audit section gives the least scores and the waiver
+files; every waiver applied is printed. The component checks (sshd -T of the image, the Docker
+daemon, sudoers, key material, world-writable and unowned files) run on the tree too; sshd -T
+runs the image's own sshd in a chroot with a throwaway host key under /run of the tree, so a root
+directory must be writable (what the check writes there is removed again). The command fails
+when a score is below its threshold, a rule that did not pass has no waiver, or a component
+check fails. Waivers whose rule passes (stale) or does not apply (unused) are listed too.`,
+		Args:         cobra.ExactArgs(1),
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAudit(cmd, o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.image, "image", "images/node.yaml", "image definition the image was built from")
+	f.StringVar(&o.profile, "profile", "profiles/base.yaml", "role profile: its audit section gives the thresholds and waivers")
+	f.StringVar(&o.datastream, "datastream", "profiles/scap/ssg-debian12-ds.xml.gz", "SCAP source data stream (.xml or .xml.gz)")
+	f.StringVar(&o.reportDir, "report-dir", "out/audit", "where the HTML reports and XCCDF results are written")
+	return cmd
+}
+
+func runAudit(cmd *cobra.Command, o *auditOptions, input string, stdout, stderr io.Writer) error {
+	plan, warns, err := spec.NewPlan(o.image, o.profile, "/")
+	for _, w := range warns {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if err != nil {
+		return err
+	}
+	var files []string
+	for _, wf := range plan.Audit.Waivers {
+		files = append(files, wf.Path)
+	}
+	waivers, err := audit.LoadWaivers(files...)
+	if err != nil {
+		return err
+	}
+	opts := audit.Options{
+		Input:      input,
+		Datastream: o.datastream,
+		ReportDir:  o.reportDir,
+		Min:        map[string]int{"cis-level1": plan.Audit.CISLevel1Min, "cis-level2": plan.Audit.CISLevel2Min},
+		Waivers:    waivers,
+		// oscap exits 2 whenever a rule fails, an answer the audit reads from the results:
+		// only what runs at debug level is logged; real failures come back as errors.
+		Runner: command.Exec{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug + auditLogLevel(cmd)}))},
+	}
+	_, err = audit.Run(cmd.Context(), opts, stdout)
+	return err
+}
+
+// auditLogLevel is 0 (debug: every command) with --verbose, else above error: silent.
+func auditLogLevel(cmd *cobra.Command) slog.Level {
+	if f := cmd.Flags().Lookup("verbose"); f != nil && f.Value.String() == "true" {
+		return 0
+	}
+	return slog.LevelError + 4 - slog.LevelDebug
+}

@@ -1,0 +1,89 @@
+package audit
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Results are the XCCDF rule results of one benchmark, with their counts.
+type Results struct {
+	Rules  map[string]string // rule id -> result
+	Counts map[string]int    // result -> how many rules
+}
+
+// resultNames are the XCCDF 1.2 rule result values, in the order they are shown.
+var resultNames = []string{"pass", "fail", "error", "unknown", "notapplicable", "notchecked", "notselected", "informational", "fixed"}
+
+// Applicable is the number of rules that count towards the score: pass, fail, error, unknown.
+func (r *Results) Applicable() int {
+	return r.Counts["pass"] + r.Counts["fail"] + r.Counts["error"] + r.Counts["unknown"]
+}
+
+// Score is pass / (pass + fail + error + unknown) in percent; 0 when nothing applies.
+func (r *Results) Score() float64 {
+	if n := r.Applicable(); n > 0 {
+		return 100 * float64(r.Counts["pass"]) / float64(n)
+	}
+	return 0
+}
+
+// ParseResultsFile parses an XCCDF results file written by oscap --results.
+func ParseResultsFile(path string) (*Results, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	res, err := ParseResults(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// ParseResults reads the rule-result elements of the (first) TestResult of an XCCDF document,
+// in any XCCDF namespace.
+func ParseResults(r io.Reader) (*Results, error) {
+	res := &Results{Rules: map[string]string{}, Counts: map[string]int{}}
+	dec := xml.NewDecoder(r)
+	testResults := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse XCCDF results: %w", err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "TestResult":
+			testResults++
+			if testResults > 1 {
+				return res, nil
+			}
+		case "rule-result":
+			var rr struct {
+				IDRef  string `xml:"idref,attr"`
+				Result string `xml:"result"`
+			}
+			if err := dec.DecodeElement(&rr, &se); err != nil {
+				return nil, fmt.Errorf("parse XCCDF rule-result: %w", err)
+			}
+			if rr.IDRef == "" || rr.Result == "" {
+				return nil, fmt.Errorf("parse XCCDF results: a rule-result without idref or result")
+			}
+			res.Rules[rr.IDRef] = rr.Result
+			res.Counts[rr.Result]++
+		}
+	}
+	if testResults == 0 {
+		return nil, fmt.Errorf("parse XCCDF results: no TestResult element")
+	}
+	return res, nil
+}
