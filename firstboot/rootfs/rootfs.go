@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -36,6 +37,11 @@ type FS struct {
 
 // Open opens dir as a root filesystem.
 func Open(dir string) (*FS, error) {
+	// Absolute, because tools given the root (useradd --prefix) insist on it.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open root: %w", err)
+	}
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", dir, err)

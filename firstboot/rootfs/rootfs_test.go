@@ -176,3 +176,16 @@ func TestMode(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenMakesTheRootAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(filepath.Dir(dir))
+	f, err := Open(filepath.Base(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Dir() != dir {
+		t.Fatalf("Dir() = %q, want %q", f.Dir(), dir)
+	}
+}

@@ -188,6 +188,19 @@ func Build(in Input) (types.Config, error) {
 			DirectoryEmbedded1: types.DirectoryEmbedded1{Mode: ptr(d.mode)},
 		})
 	}
+	// The components' groups are made by the config itself (as system groups), so that the
+	// agent can give them their files before the component packages exist on the node.
+	// www-data comes with Debian's base-passwd.
+	var groups []string
+	for _, f := range fs {
+		if f.group != "" && f.group != "www-data" && !slices.Contains(groups, f.group) {
+			groups = append(groups, f.group)
+		}
+	}
+	slices.Sort(groups)
+	for _, name := range groups {
+		cfg.Passwd.Groups = append(cfg.Passwd.Groups, types.PasswdGroup{Name: name, System: ptr(true)})
+	}
 	for _, f := range fs {
 		g := types.NodeGroup{ID: ptr(0)}
 		if f.group != "" {
