@@ -105,6 +105,10 @@ func TestCredsCLIErrors(t *testing.T) {
 	mustMantlet(t, "creds", "init", "--dir", dir, "--name", "prod", "--datacenter", "dc1")
 	mustMantlet(t, "creds", "issue", "--dir", dir, "--node", "ctl-1", "--role", "control", "--ip", "10.0.0.11")
 	ign := filepath.Join(t.TempDir(), "x.ign")
+	oldButane := filepath.Join(t.TempDir(), "old.bu")
+	if err := os.WriteFile(oldButane, []byte("variant: fcos\nversion: 1.0.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -116,7 +120,7 @@ func TestCredsCLIErrors(t *testing.T) {
 		{"unknown kind", []string{"creds", "rotate", "--dir", dir, "passwords"}, `unknown kind of secret "passwords"`},
 		{"unknown node", []string{"ignition", "--dir", dir, "--node", "nope", "-o", ign}, `unknown node "nope"`},
 		{"stdout", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", "-"}, "not stdout"},
-		{"butane", []string{"ignition", "--dir", dir, "--node", "ctl-1", "--merge", "x.bu", "-o", ign}, "Butane is not supported"},
+		{"butane", []string{"ignition", "--dir", dir, "--node", "ctl-1", "--merge", oldButane, "-o", ign}, "only variant fcos, version 1.5.0"},
 		{"no store", []string{"ignition", "--dir", t.TempDir(), "--node", "ctl-1", "-o", ign}, "no credential store"},
 		{"init twice", []string{"creds", "init", "--dir", dir, "--name", "prod", "--datacenter", "dc1"}, "store already exists"},
 	} {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +27,8 @@ secrets its role needs, each with the owner and mode its component expects. The 
 checked with the Ignition config packages and the first-boot agent's parser before it is
 written (0600, atomically). It holds secrets: it is never printed.
 
---merge folds in the operator's own Ignition config (JSON, spec 3.0 to 3.5); Butane is not
-supported yet (translate it with butane first).`,
+--merge folds in the operator's own Ignition config (JSON, spec 3.0 to 3.5) or Butane config
+(.bu/.yaml: variant fcos, version 1.5.0, everything inline).`,
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,12 +53,14 @@ func runIgnition(o *ignitionOptions, stdout io.Writer) error {
 	}
 	var extra []byte
 	if o.merge != "" {
-		if strings.HasSuffix(o.merge, ".bu") || strings.HasSuffix(o.merge, ".yaml") || strings.HasSuffix(o.merge, ".yml") {
-			return fmt.Errorf("--merge %s: Butane is not supported yet, translate it to Ignition JSON with butane first", o.merge)
-		}
 		var err error
 		if extra, err = os.ReadFile(o.merge); err != nil {
 			return fmt.Errorf("--merge: %w", err)
+		}
+		if nodeconfig.IsButane(o.merge) {
+			if extra, err = nodeconfig.FromButane(extra); err != nil {
+				return fmt.Errorf("--merge %s: %w", o.merge, err)
+			}
 		}
 	}
 	m, err := creds.ReadManifest(o.dir)
