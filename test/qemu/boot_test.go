@@ -4,8 +4,6 @@ package qemu_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,37 +21,36 @@ const bootTimeout = 10 * time.Minute
 
 func ignitionWithAdmin(t *testing.T, authorizedKey string) string {
 	t.Helper()
-	cfg := map[string]any{
+	return writeIgnition(t, map[string]any{
 		"ignition": map[string]any{"version": "3.4.0"},
 		"passwd": map[string]any{"users": []any{map[string]any{
 			"name": "admin", "groups": []string{"sudo"}, "sshAuthorizedKeys": []string{authorizedKey},
 		}}},
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "admin.ign")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	})
 }
 
+// startVM boots image on a throwaway overlay; the VM is stopped when the test ends.
 func startVM(t *testing.T, ctx context.Context, image, ignition string) *qemu.Machine {
 	t.Helper()
-	log := filepath.Join(t.TempDir(), "console.log")
-	m, err := qemu.Start(ctx, qemu.Options{Image: image, Ignition: ignition, ConsoleLog: log})
+	return startMachine(t, ctx, qemu.Options{Image: image, Ignition: ignition})
+}
+
+// startMachine starts QEMU with the console logged in the test's temporary directory, and
+// stops it (showing the console's end when the test failed) when the test ends.
+func startMachine(t *testing.T, ctx context.Context, o qemu.Options) *qemu.Machine {
+	t.Helper()
+	o.ConsoleLog = filepath.Join(t.TempDir(), "console.log")
+	m, err := qemu.Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start QEMU: %v", err)
 	}
 	t.Cleanup(func() {
 		m.Stop()
 		if t.Failed() {
-			t.Logf("console log kept in the test output above; last lines:\n%s", tail(m.Console(), 60))
+			t.Logf("last console lines:\n%s", tail(m.Console(), 60))
 		}
 	})
-	t.Logf("QEMU started (accel %s), console log %s", m.Accel(), log)
+	t.Logf("QEMU started (accel %s), console log %s", m.Accel(), o.ConsoleLog)
 	return m
 }
 
@@ -95,17 +92,7 @@ func TestBootDefaultImage(t *testing.T) {
 		t.Fatalf("ssh: %v", err)
 	}
 	defer c.Close()
-	run := func(cmd string) string {
-		t.Helper()
-		r, err := c.Run(cmd)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		if r.Status != 0 {
-			t.Fatalf("%s: exit %d: %s", cmd, r.Status, r.Stderr)
-		}
-		return strings.TrimSpace(string(r.Stdout))
-	}
+	run := sshRunner(t, c)
 
 	// / is the dm-verity device, read-only, and verified.
 	if got := run("findmnt -rno SOURCE,FSTYPE,OPTIONS /"); !regexp.MustCompile(`^/dev/mapper/root squashfs ro[,\s]`).MatchString(got) {

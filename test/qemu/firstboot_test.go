@@ -46,19 +46,10 @@ func persistentDisk(t *testing.T, base string) string {
 	return p
 }
 
+// startPersistent boots disk itself, so that what the VM writes survives a reboot.
 func startPersistent(t *testing.T, ctx context.Context, disk, ignition string) *qemu.Machine {
 	t.Helper()
-	m, err := qemu.Start(ctx, qemu.Options{Image: disk, Ignition: ignition, Persist: true, ConsoleLog: filepath.Join(t.TempDir(), "console.log")})
-	if err != nil {
-		t.Fatalf("start QEMU: %v", err)
-	}
-	t.Cleanup(func() {
-		m.Stop()
-		if t.Failed() {
-			t.Logf("last console lines:\n%s", tail(m.Console(), 60))
-		}
-	})
-	return m
+	return startMachine(t, ctx, qemu.Options{Image: disk, Ignition: ignition, Persist: true})
 }
 
 // TestFirstbootAppliesConfigOnce boots with a config that adds an admin with an SSH key in
