@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,26 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mantlet/mantlet/firstboot/internal/fixture"
 	"github.com/mantlet/mantlet/firstboot/providers"
-	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/internal/command"
 )
-
-// loopbackFetcher can only reach 127.0.0.1 and ::1: no test may send traffic elsewhere
-// (a metadata address above all).
-func loopbackFetcher() *resource.Fetcher {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	return &resource.Fetcher{
-		Total: 30 * time.Second, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-				return nil, fmt.Errorf("test dials %s: only loopback allowed", addr)
-			}
-			return d.DialContext(ctx, network, addr)
-		}},
-	}
-}
 
 // machine is a fake machine: a root, a kernel command line and a sysfs tree.
 type machine struct {
@@ -70,7 +52,7 @@ func (m machine) run(t *testing.T) (string, error) {
 		Root: m.root, Cmdline: m.cmdline, Sysfs: m.sysfs, Hostname: "test",
 		Runner: &command.Recorder{}, Stdout: &out,
 		Now:     func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
-		Fetcher: loopbackFetcher(),
+		Fetcher: fixture.LoopbackFetcher(),
 	})
 	return out.String(), err
 }
@@ -351,7 +333,7 @@ func TestRunLiveStartsEnabledUnits(t *testing.T) {
 		var out bytes.Buffer
 		err := Run(context.Background(), Options{
 			Root: m.root, Cmdline: m.cmdline, Sysfs: m.sysfs, Hostname: "test", Live: live,
-			Runner: rec, Stdout: &out, Fetcher: loopbackFetcher(),
+			Runner: rec, Stdout: &out, Fetcher: fixture.LoopbackFetcher(),
 		})
 		if err != nil {
 			t.Fatalf("live=%v: %v\n%s", live, err, out.String())

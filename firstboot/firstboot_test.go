@@ -7,11 +7,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/mantlet/mantlet/firstboot/hostkeys"
+	"github.com/mantlet/mantlet/firstboot/internal/fixture"
 	"github.com/mantlet/mantlet/internal/command"
 )
 
@@ -45,39 +45,6 @@ func newRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
-}
-
-// tree lists the nodes under root with mode and, for files, contents; for golden files.
-func tree(t *testing.T, root string, skip ...string) string {
-	t.Helper()
-	var lines []string
-	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		for _, s := range skip {
-			if strings.HasPrefix(rel, s) {
-				return nil
-			}
-		}
-		line := rel + " " + fi.Mode().String()
-		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			line += " -> " + target
-		case fi.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			line += " " + strings.ReplaceAll(string(b), "\n", `\n`)
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n") + "\n"
 }
 
 func golden(t *testing.T, name, got string) {
@@ -139,4 +106,14 @@ func TestValidateNamesPaths(t *testing.T) {
 			t.Errorf("%s: %v %s", v, err, out.String())
 		}
 	}
+}
+
+// tree lists the nodes under root for golden files (fixture.Tree).
+func tree(t *testing.T, root string, skip ...string) string {
+	t.Helper()
+	out, err := fixture.Tree(root, skip...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

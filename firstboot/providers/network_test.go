@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,27 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mantlet/mantlet/firstboot/internal/fixture"
 	"github.com/mantlet/mantlet/firstboot/resource"
 	"github.com/mantlet/mantlet/internal/command"
 )
 
 const userData = `{"ignition":{"version":"3.4.0"}}`
-
-// loopbackFetcher can only reach 127.0.0.1 and ::1: no test may send traffic elsewhere, a
-// metadata address above all.
-func loopbackFetcher() *resource.Fetcher {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	return &resource.Fetcher{
-		Total: 30 * time.Second, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-				return nil, fmt.Errorf("test dials %s: only loopback allowed", addr)
-			}
-			return d.DialContext(ctx, network, addr)
-		}},
-	}
-}
 
 // metadataServer fakes the metadata services of aws, gcp and openstack on 127.0.0.1.
 type metadataServer struct {
@@ -117,7 +101,7 @@ func TestMetadataProviders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := Env{Fetcher: loopbackFetcher(), DevDir: t.TempDir(), Runner: &command.Recorder{},
+			env := Env{Fetcher: fixture.LoopbackFetcher(), DevDir: t.TempDir(), Runner: &command.Recorder{},
 				Endpoints: Endpoints{AWS: srv.URL, GCP: srv.URL, OpenStack: srv.URL + "/"}}
 			got, err := p.Fetch(context.Background(), env)
 			if tt.noConfig {
@@ -135,7 +119,7 @@ func TestMetadataProviders(t *testing.T) {
 
 func TestMetadataDown(t *testing.T) {
 	srv := newMetadataServer(t, userData, 1<<30)
-	f := loopbackFetcher()
+	f := fixture.LoopbackFetcher()
 	f.Total = 300 * time.Millisecond
 	p, _ := Get("gcp")
 	_, err := p.Fetch(context.Background(), Env{Fetcher: f, Endpoints: Endpoints{GCP: srv.URL}})
@@ -165,7 +149,7 @@ func TestMetal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv.hits.Store(0)
-			got, err := p.Fetch(context.Background(), Env{Cmdline: ParseCmdline(tt.cmdline), Fetcher: loopbackFetcher()})
+			got, err := p.Fetch(context.Background(), Env{Cmdline: ParseCmdline(tt.cmdline), Fetcher: fixture.LoopbackFetcher()})
 			switch {
 			case tt.noConfig:
 				if !errors.Is(err, ErrNoConfig) {
@@ -204,7 +188,7 @@ func TestConfigDrive(t *testing.T) {
 			return nil, nil
 		}}
 		p, _ := Get("openstack")
-		got, err := p.Fetch(context.Background(), Env{DevDir: dev, Runner: rec, Fetcher: loopbackFetcher(), Endpoints: Endpoints{OpenStack: srv.URL}})
+		got, err := p.Fetch(context.Background(), Env{DevDir: dev, Runner: rec, Fetcher: fixture.LoopbackFetcher(), Endpoints: Endpoints{OpenStack: srv.URL}})
 		if hasUserData && (err != nil || string(got) != userData) || !hasUserData && !errors.Is(err, ErrNoConfig) {
 			t.Fatalf("user data %v: got %q, %v", hasUserData, got, err)
 		}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/coreos/ignition/v2/config/v3_6/types"
 	"github.com/mantlet/mantlet/firstboot/config"
+	"github.com/mantlet/mantlet/firstboot/internal/fixture"
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 	"github.com/mantlet/mantlet/internal/command"
 )
@@ -89,34 +89,12 @@ func runStage(t *testing.T, s Stage, env *Env, cfg types.Config) error {
 	return a(context.Background())
 }
 
-// listing describes the tree under dir, one node a line: path, type and mode, and the
-// symlink target or file contents; for golden comparisons.
+// listing describes the tree under dir for before/after comparisons (fixture.Tree).
 func listing(t *testing.T, dir string) string {
 	t.Helper()
-	var lines []string
-	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel == "." {
-			return nil
-		}
-		line := rel + " " + fi.Mode().String()
-		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			line += " -> " + target
-		case fi.Mode().IsRegular():
-			b, _ := os.ReadFile(p)
-			line += " " + strings.ReplaceAll(string(b), "\n", `\n`)
-		}
-		lines = append(lines, line)
-		return nil
-	})
+	out, err := fixture.Tree(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n") + "\n"
+	return out
 }
