@@ -9,6 +9,7 @@ import (
 
 	"github.com/mantlet/mantlet/internal/audit"
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/qemu"
 	"github.com/mantlet/mantlet/internal/spec"
 )
 
@@ -17,6 +18,8 @@ type auditOptions struct {
 	profile    string
 	datastream string
 	reportDir  string
+	boot       bool
+	accel      string
 }
 
 func newAuditCmd() *cobra.Command {
@@ -34,7 +37,15 @@ daemon, sudoers, key material, world-writable and unowned files) run on the tree
 runs the image's own sshd in a chroot with a throwaway host key under /run of the tree, so a root
 directory must be writable (what the check writes there is removed again). The command fails
 when a score is below its threshold, a rule that did not pass has no waiver, or a component
-check fails. Waivers whose rule passes (stale) or does not apply (unused) are listed too.`,
+check fails. Waivers whose rule passes (stale) or does not apply (unused) are listed too.
+
+Some rules cannot be judged on a tree at rest (unit state, mounts, root's PATH, the users of a
+deployed node). With --boot (the default for a disk image) the image also boots in QEMU with an
+Ignition config that adds one administrator, this machine's OpenSCAP is carried in over SSH onto
+a tmpfs (the image gets no scanner), and the benchmarks run again in the running machine. A
+rule's result is then the booted one wherever the booted scan could judge it; both scores are
+printed, and rules that pass offline but not in the booted machine are named. Waivers marked
+offline_only cover only offline results.`,
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,6 +57,8 @@ check fails. Waivers whose rule passes (stale) or does not apply (unused) are li
 	f.StringVar(&o.profile, "profile", "profiles/base.yaml", "role profile: its audit section gives the thresholds and waivers")
 	f.StringVar(&o.datastream, "datastream", "profiles/scap/ssg-debian12-ds.xml.gz", "SCAP source data stream (.xml or .xml.gz)")
 	f.StringVar(&o.reportDir, "report-dir", "out/audit", "where the HTML reports and XCCDF results are written")
+	f.BoolVar(&o.boot, "boot", true, "for a disk image, also boot it in QEMU and evaluate the benchmarks in the running machine")
+	f.StringVar(&o.accel, "accel", "auto", "QEMU accelerator of the booted scan: auto, kvm or tcg")
 	return cmd
 }
 
@@ -65,12 +78,18 @@ func runAudit(cmd *cobra.Command, o *auditOptions, input string, stdout, stderr 
 	if err != nil {
 		return err
 	}
+	accel, err := qemu.ParseAccel(o.accel)
+	if err != nil {
+		return fmt.Errorf("--accel: %w", err)
+	}
 	opts := audit.Options{
-		Input:      input,
-		Datastream: o.datastream,
-		ReportDir:  o.reportDir,
-		Min:        map[string]int{"cis-level1": plan.Audit.CISLevel1Min, "cis-level2": plan.Audit.CISLevel2Min},
-		Waivers:    waivers,
+		Boot:        o.boot,
+		BootOptions: audit.BootOptions{Accel: accel},
+		Input:       input,
+		Datastream:  o.datastream,
+		ReportDir:   o.reportDir,
+		Min:         map[string]int{"cis-level1": plan.Audit.CISLevel1Min, "cis-level2": plan.Audit.CISLevel2Min},
+		Waivers:     waivers,
 		// oscap exits 2 whenever a rule fails, an answer the audit reads from the results:
 		// only what runs at debug level is logged; real failures come back as errors.
 		Runner: command.Exec{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug + auditLogLevel(cmd)}))},

@@ -31,7 +31,11 @@ type Options struct {
 	Min map[string]int
 	// Waivers accept rules that do not pass.
 	Waivers []Waiver
-	Runner  command.Runner
+	// Boot, for a disk image, also boots it and evaluates the benchmarks in the running
+	// machine; a rule's result is then the booted one wherever the booted scan could judge it.
+	Boot        bool
+	BootOptions BootOptions
+	Runner      command.Runner
 }
 
 // Report is what an audit found.
@@ -48,7 +52,9 @@ type Report struct {
 // BenchmarkReport is the outcome of one benchmark.
 type BenchmarkReport struct {
 	Benchmark Benchmark
-	Results   *Results
+	Results   *Results // what is judged: Offline, or Offline and Booted merged
+	Offline   *Results // the scan of the tree at rest
+	Booted    *Results // the scan of the running machine; nil when it was not booted
 	Min       int
 	Waived    []WaivedRule // rules that did not pass and have a waiver
 	Unwaived  []RuleResult // rules that did not pass and have none
@@ -135,21 +141,47 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 		return nil, err
 	}
 	mounted = true
+	offline := map[string]*Results{}
 	for _, b := range opts.Benchmarks {
-		fmt.Fprintf(w, "evaluating %s ...\n", b.Title)
-		br, err := runBenchmark(ctx, opts, view, ds, b)
+		fmt.Fprintf(w, "evaluating %s offline ...\n", b.Title)
+		res, err := runOffline(ctx, opts, view, ds, b)
 		if err != nil {
 			if uerr := unmount(); uerr == nil {
 				mounted = false
 			}
 			return nil, err
 		}
-		rep.Benchmarks = append(rep.Benchmarks, *br)
+		offline[b.Name] = res
 	}
 	if err := unmount(); err != nil {
 		return nil, err
 	}
 	mounted = false
+	var booted map[string]*Results
+	if opts.Boot && !st.IsDir() {
+		o := opts.BootOptions
+		if o.ConsoleLog == "" {
+			o.ConsoleLog = filepath.Join(opts.ReportDir, "booted-console.log")
+		}
+		if booted, err = scanBooted(ctx, opts.Runner, opts.Input, ds, work, opts.ReportDir, opts.Benchmarks, o, w); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range opts.Benchmarks {
+		res := offline[b.Name]
+		var bt *Results
+		if booted != nil {
+			bt = booted[b.Name]
+			res = Merge(res, bt)
+			if err := generateReport(ctx, opts.Runner, filepath.Join(opts.ReportDir, b.Name+"-booted-results.xml"), filepath.Join(opts.ReportDir, b.Name+"-booted.html")); err != nil {
+				return nil, err
+			}
+		}
+		br := Judge(b, res, opts.Min[b.Name], opts.Waivers)
+		br.Offline, br.Booted = offline[b.Name], bt
+		br.HTML = filepath.Join(opts.ReportDir, b.Name+".html")
+		rep.Benchmarks = append(rep.Benchmarks, *br)
+	}
 	rep.Stale, rep.Unused = idleWaivers(rep.Benchmarks, opts.Waivers)
 	Print(w, rep)
 	if !rep.OK() {
@@ -158,19 +190,14 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	return rep, nil
 }
 
-func runBenchmark(ctx context.Context, opts Options, view, ds string, b Benchmark) (*BenchmarkReport, error) {
+// runOffline evaluates one benchmark on the read-only view of the tree.
+func runOffline(ctx context.Context, opts Options, view, ds string, b Benchmark) (*Results, error) {
 	results := filepath.Join(opts.ReportDir, b.Name+"-results.xml")
 	html := filepath.Join(opts.ReportDir, b.Name+".html")
 	if err := evaluate(ctx, opts.Runner, view, ds, results, html, b); err != nil {
 		return nil, err
 	}
-	res, err := ParseResultsFile(results)
-	if err != nil {
-		return nil, err
-	}
-	br := Judge(b, res, opts.Min[b.Name], opts.Waivers)
-	br.HTML = html
-	return br, nil
+	return ParseResultsFile(results)
 }
 
 // Judge applies the waivers and the threshold to the results of one benchmark.
@@ -191,7 +218,8 @@ func Judge(b Benchmark, res *Results, min int, waivers []Waiver) *BenchmarkRepor
 			continue
 		}
 		rr := RuleResult{Rule: r, Result: result}
-		if wv, ok := byRule[r]; ok {
+		// A waiver for what the offline scan cannot judge does not cover a booted result.
+		if wv, ok := byRule[r]; ok && !(wv.OfflineOnly && res.From[r] == FromBooted) {
 			br.Waived = append(br.Waived, WaivedRule{RuleResult: rr, Waiver: wv})
 		} else {
 			br.Unwaived = append(br.Unwaived, rr)
@@ -204,6 +232,9 @@ func Judge(b Benchmark, res *Results, min int, waivers []Waiver) *BenchmarkRepor
 // and needs a waiver in none, and unused ones, whose rule neither passes nor needs a waiver.
 func idleWaivers(reports []BenchmarkReport, waivers []Waiver) (stale, unused []Waiver) {
 	for _, w := range waivers {
+		if w.OfflineOnly && judgedBooted(reports, w.Rule) {
+			continue // idle by design: the booted scan judged the rule
+		}
 		passes, needed := false, false
 		for _, br := range reports {
 			switch res := br.Results.Rules[w.Rule]; {
@@ -221,6 +252,16 @@ func idleWaivers(reports []BenchmarkReport, waivers []Waiver) (stale, unused []W
 		}
 	}
 	return stale, unused
+}
+
+// judgedBooted reports whether a booted scan gave the result of rule in some benchmark.
+func judgedBooted(reports []BenchmarkReport, rule string) bool {
+	for _, br := range reports {
+		if br.Results.From[rule] == FromBooted {
+			return true
+		}
+	}
+	return false
 }
 
 // IsFailed reports whether err says the audit ran and did not pass.

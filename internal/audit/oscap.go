@@ -79,3 +79,11 @@ func plainDatastream(path, dir string) (string, error) {
 	}
 	return dst, out.Close()
 }
+
+// generateReport renders the HTML report of an XCCDF results file.
+func generateReport(ctx context.Context, r command.Runner, results, html string) error {
+	if _, err := r.Run(ctx, command.Cmd{Name: "oscap", Args: []string{"xccdf", "generate", "report", "--output", html, results}}); err != nil {
+		return fmt.Errorf("report of %s: %w", results, err)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -13,11 +14,23 @@ func Print(w io.Writer, rep *Report) {
 		br := &rep.Benchmarks[i]
 		res := br.Results
 		fmt.Fprintf(w, "\n%s (%s)\n", br.Benchmark.Title, br.Benchmark.Profile)
-		var counts []string
-		for _, n := range resultNames {
-			counts = append(counts, fmt.Sprintf("%s %d", n, res.Counts[n]))
+		scans := []struct {
+			name string
+			res  *Results
+		}{{"offline", br.Offline}, {"booted", br.Booted}}
+		for _, sc := range scans {
+			if sc.res == nil || br.Booted == nil {
+				continue
+			}
+			fmt.Fprintf(w, "  %-8s %s; score %.1f%%\n", sc.name, countLine(sc.res), sc.res.Score())
 		}
-		fmt.Fprintf(w, "  %s\n", strings.Join(counts, ", "))
+		if br.Booted != nil {
+			fmt.Fprintf(w, "  judged   the booted result where the booted scan could judge a rule, else the offline one\n")
+			for _, rr := range regressions(br.Offline, br.Booted) {
+				fmt.Fprintf(w, "  note     %s passes offline, %s in the booted machine\n", rr.Rule, rr.Result)
+			}
+		}
+		fmt.Fprintf(w, "  %s\n", countLine(res))
 		verdict := "ok"
 		if res.Score() < float64(br.Min) {
 			verdict = "BELOW THRESHOLD"
@@ -25,10 +38,13 @@ func Print(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "  score %.1f%% (%d pass of %d applicable), threshold %d%%: %s\n",
 			res.Score(), res.Counts["pass"], res.Applicable(), br.Min, verdict)
 		for _, wr := range br.Waived {
-			fmt.Fprintf(w, "  waived   %-7s %s: %s\n", wr.Result, wr.Rule, wr.Waiver.Reason)
+			fmt.Fprintf(w, "  waived   %-7s %s: %s\n", wr.Result+from(res, wr.Rule), wr.Rule, wr.Waiver.Reason)
 		}
 		for _, rr := range br.Unwaived {
-			fmt.Fprintf(w, "  UNWAIVED %-7s %s\n", rr.Result, rr.Rule)
+			fmt.Fprintf(w, "  UNWAIVED %-7s %s\n", rr.Result+from(res, rr.Rule), rr.Rule)
+		}
+		if br.Booted != nil {
+			fmt.Fprintf(w, "  (* judged in the booted machine)\n")
 		}
 		fmt.Fprintf(w, "  %d waived, %d unwaived; report %s\n", len(br.Waived), len(br.Unwaived), br.HTML)
 	}
@@ -56,4 +72,32 @@ func Print(w io.Writer, rep *Report) {
 	} else {
 		fmt.Fprintf(w, "\naudit FAILED\n")
 	}
+}
+
+func countLine(res *Results) string {
+	var counts []string
+	for _, n := range resultNames {
+		counts = append(counts, fmt.Sprintf("%s %d", n, res.Counts[n]))
+	}
+	return strings.Join(counts, ", ")
+}
+
+// from marks a merged result that came from the booted scan.
+func from(res *Results, rule string) string {
+	if res.From[rule] == FromBooted {
+		return "*"
+	}
+	return ""
+}
+
+// regressions are the rules that pass offline and fail in the booted machine.
+func regressions(offline, booted *Results) []RuleResult {
+	var rs []RuleResult
+	for r, res := range offline.Rules {
+		if res == "pass" && booted.Rules[r] == "fail" {
+			rs = append(rs, RuleResult{Rule: r, Result: "fail"})
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Rule < rs[j].Rule })
+	return rs
 }

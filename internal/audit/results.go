@@ -5,12 +5,48 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 )
 
 // Results are the XCCDF rule results of one benchmark, with their counts.
 type Results struct {
 	Rules  map[string]string // rule id -> result
 	Counts map[string]int    // result -> how many rules
+	// From says which scan gave a merged rule's result (FromOffline or FromBooted); nil for
+	// the results of one scan.
+	From map[string]string
+}
+
+// The scans a merged result comes from.
+const (
+	FromOffline = "offline"
+	FromBooted  = "booted"
+)
+
+// undecided are the results with which a scan says it could not judge a rule.
+var undecided = []string{"error", "unknown"}
+
+// Merge combines the results of the offline and the booted scan of one benchmark: a rule's
+// result is the booted one unless the booted scan could not judge it (error, unknown) and the
+// offline scan could.
+func Merge(offline, booted *Results) *Results {
+	m := &Results{Rules: map[string]string{}, Counts: map[string]int{}, From: map[string]string{}}
+	set := func(rule, result, from string) {
+		m.Rules[rule], m.From[rule] = result, from
+	}
+	for r, res := range offline.Rules {
+		set(r, res, FromOffline)
+	}
+	for r, res := range booted.Rules {
+		if old, ok := m.Rules[r]; ok && slices.Contains(undecided, res) && !slices.Contains(undecided, old) {
+			continue
+		}
+		set(r, res, FromBooted)
+	}
+	for _, res := range m.Rules {
+		m.Counts[res]++
+	}
+	return m
 }
 
 // resultNames are the XCCDF 1.2 rule result values, in the order they are shown.

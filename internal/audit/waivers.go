@@ -15,7 +15,10 @@ import (
 type Waiver struct {
 	Rule   string `yaml:"rule"`   // full XCCDF rule id
 	Reason string `yaml:"reason"` // why it cannot pass on this design, or cannot be judged offline
-	File   string `yaml:"-"`      // the waiver file it comes from
+	// OfflineOnly waives the rule only where the offline scan gave its result: the rule needs
+	// the running machine (unit state, mounts, processes), which the booted scan judges.
+	OfflineOnly bool   `yaml:"offline_only"`
+	File        string `yaml:"-"` // the waiver file it comes from
 }
 
 // LoadWaivers reads waiver files (a YAML list of {rule, reason} each), in order; every problem

@@ -82,6 +82,7 @@ func Steps() []pipeline.Step[*State] {
 		&stepPrepare{},
 		&stepStage{},
 		&stepRootFS{},
+		&stepInspect{},
 		&stepRootImage{},
 		&stepVerity{},
 		&stepUKI{},

@@ -91,6 +91,9 @@ func customizeScript(p *spec.Plan) string {
 		w("chmod %04o %s", f.Mode.Perm()|f.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), shellQuote(f.Path))
 	}
 	w("")
+	w("# Users and groups the profiles declare in sysusers.d, made now rather than on each boot.")
+	w("systemd-sysusers")
+	w("")
 	w("# /tmp is a tmpfs: the root is read-only.")
 	w("cp /usr/share/systemd/tmp.mount /etc/systemd/system/tmp.mount")
 	w("systemctl enable tmp.mount")

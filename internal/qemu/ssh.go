@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"slices"
@@ -136,13 +137,18 @@ type RunResult struct {
 // Run runs cmd in a new session. A non-zero exit is not an error: it is in Status. The error
 // reports a broken connection or a session that could not start.
 func (c *SSHClient) Run(cmd string) (RunResult, error) {
+	return c.RunInput(cmd, nil)
+}
+
+// RunInput is Run with stdin read from in (nil: none).
+func (c *SSHClient) RunInput(cmd string, in io.Reader) (RunResult, error) {
 	s, err := c.NewSession()
 	if err != nil {
 		return RunResult{Status: -1}, fmt.Errorf("ssh session: %w", err)
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
-	s.Stdout, s.Stderr = &stdout, &stderr
+	s.Stdin, s.Stdout, s.Stderr = in, &stdout, &stderr
 	err = s.Run(cmd)
 	res := RunResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var ee *ssh.ExitError

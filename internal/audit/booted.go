@@ -1,0 +1,195 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/qemu"
+)
+
+// Some rules cannot be judged on a tree at rest: whether a unit is enabled and running, which
+// file systems are mounted with which options, root's PATH, the machine's users after first
+// boot. The booted scan judges every rule on the running machine: the image boots in QEMU with
+// an Ignition config that adds one administrator (the way every node gets its administrators),
+// this machine's OpenSCAP is carried in over SSH onto a tmpfs, and the same benchmarks run
+// there, online.
+
+// bootUser is the administrator the audit's Ignition config creates.
+const bootUser = "audit"
+
+// bootDir is where the scanner is unpacked in the machine: a tmpfs of its own, because /run
+// and /tmp are noexec and the root is read-only.
+const bootDir = "/run/mantlet-audit"
+
+// BootOptions tune the booted scan.
+type BootOptions struct {
+	// Timeout bounds the whole booted scan: boot, upload, benchmarks; 0: 45 minutes.
+	Timeout time.Duration
+	// Accel is the QEMU accelerator ("" or auto: KVM when usable, else TCG).
+	Accel qemu.Accel
+	// ConsoleLog receives the machine's serial console.
+	ConsoleLog string
+}
+
+var multiUserReached = regexp.MustCompile(`Reached target .*multi-user\.target`)
+
+// bootIgnition is an Ignition config that adds the audit's administrator with key.
+func bootIgnition(authorizedKey string) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"ignition": map[string]any{"version": "3.4.0"},
+		"passwd": map[string]any{"users": []any{map[string]any{
+			"name": bootUser, "groups": []string{"sudo"}, "sshAuthorizedKeys": []string{authorizedKey},
+		}}},
+	})
+}
+
+// scanBooted boots image, runs the benchmarks in it and returns their results by name; the
+// raw XCCDF results are written to reportDir as NAME-booted-results.xml.
+func scanBooted(ctx context.Context, r command.Runner, image, datastream, work, reportDir string, benchmarks []Benchmark, o BootOptions, w io.Writer) (map[string]*Results, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 45 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	bundle, err := buildScanner(ctx, r, datastream, work)
+	if err != nil {
+		return nil, err
+	}
+	signer, authorized, err := qemu.NewKeyPair("mantlet-audit")
+	if err != nil {
+		return nil, err
+	}
+	ign, err := bootIgnition(authorized)
+	if err != nil {
+		return nil, err
+	}
+	ignPath := filepath.Join(work, "audit.ign")
+	if err := os.WriteFile(ignPath, ign, 0o600); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "booting %s to scan the running machine ...\n", image)
+	start := time.Now()
+	m, err := qemu.Start(ctx, qemu.Options{
+		Image: image, Ignition: ignPath, Accel: o.Accel, MemoryMiB: 2048,
+		ConsoleLog: o.ConsoleLog, TempDir: work, Runner: r,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boot the image: %w", err)
+	}
+	defer m.Stop()
+	if err := m.WaitFor(ctx, multiUserReached, 15*time.Minute); err != nil {
+		return nil, fmt.Errorf("boot the image: %w (console: %s)", err, o.ConsoleLog)
+	}
+	if err := m.WaitFor(ctx, "mantlet-firstboot: done", 5*time.Minute); err != nil {
+		return nil, fmt.Errorf("boot the image: first boot did not finish: %w (console: %s)", err, o.ConsoleLog)
+	}
+	fps := qemu.HostKeyFingerprints(m.Console())
+	c, err := qemu.DialSSH(ctx, m.SSHPort(), bootUser, signer, fps, 5*time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("boot the image: %w", err)
+	}
+	defer c.Close()
+	fmt.Fprintf(w, "  running after %s (%s); uploading the scanner\n", time.Since(start).Round(time.Second), m.Accel())
+
+	f, err := os.Open(bundle)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	setup := fmt.Sprintf("sudo -n sh -ec 'mkdir -p %[1]s && mount -t tmpfs -o size=512m,mode=0700,nosuid,nodev mantlet-audit %[1]s && tar -C %[1]s -xzf -'", bootDir)
+	if err := sshMust(c.RunInput(setup, f)); err != nil {
+		return nil, fmt.Errorf("upload the scanner: %w", err)
+	}
+
+	// The benchmarks run side by side, one SSH session each: the machine has two CPUs.
+	results := make(map[string]*Results, len(benchmarks))
+	errs := make([]error, len(benchmarks))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, b := range benchmarks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			res, err := runBootedBenchmark(c, b, reportDir)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s in the booted machine: %w", b.Title, err)
+				return
+			}
+			mu.Lock()
+			results[b.Name] = res
+			fmt.Fprintf(w, "  %s evaluated in the booted machine in %s\n", b.Title, time.Since(t0).Round(time.Second))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// runBootedBenchmark runs one benchmark over c and fetches its results.
+func runBootedBenchmark(c *qemu.SSHClient, b Benchmark, reportDir string) (*Results, error) {
+	remote := bootDir + "/" + b.Name + "-results.xml"
+	res, err := c.Run("sudo -n sh -c '" + scannerCommand(bootDir, b.Profile, remote) + "'")
+	if err != nil {
+		return nil, err
+	}
+	// oscap exits 2 when a rule failed: an answer, read from the results.
+	if res.Status != 0 && res.Status != 2 {
+		log, _ := c.Run("sudo -n tail -n 20 " + remote + ".log")
+		return nil, fmt.Errorf("oscap exited %d: %s", res.Status, strings.TrimSpace(string(log.Stdout)))
+	}
+	out, err := c.Run("sudo -n cat " + remote)
+	if err := sshMust(out, err); err != nil {
+		return nil, fmt.Errorf("fetch the results: %w", err)
+	}
+	local := filepath.Join(reportDir, b.Name+"-booted-results.xml")
+	if err := writeFileAtomic(local, out.Stdout, 0o644); err != nil {
+		return nil, err
+	}
+	return ParseResultsFile(local)
+}
+
+// sshMust turns a non-zero exit into an error that carries the command's stderr.
+func sshMust(res qemu.RunResult, err error) error {
+	if err != nil {
+		return err
+	}
+	if res.Status != 0 {
+		return fmt.Errorf("exit status %d: %s", res.Status, strings.TrimSpace(string(res.Stderr)))
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path and renames it into place.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
