@@ -144,10 +144,14 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 	)
 	if paths.KernelDeb != "" {
 		// apt hands the file's path to dpkg inside the chroot: the same path must be there.
+		// An archive package of the same name and version is the same version to apt, which
+		// then fetches it unless the archive cache holds a file with the index's sha256: so
+		// the copy goes there too, and an identical archive package is installed from it.
 		dir := filepath.Dir(paths.KernelDeb)
 		args = append(args,
 			`--setup-hook=mkdir -p "$1"`+shellQuote(dir),
 			"--setup-hook=copy-in "+shellQuote(paths.KernelDeb)+" "+shellQuote(dir),
+			"--setup-hook=copy-in "+shellQuote(paths.KernelDeb)+" /var/cache/apt/archives/",
 		)
 	}
 	args = append(args,
@@ -155,14 +159,18 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 		"--essential-hook=sync-in "+shellQuote(filepath.Join(paths.Stage, "pre"))+" /",
 	)
 	if paths.KernelDeb != "" && p.KernelDeb != nil {
-		// The files dpkg installed are the copy's, whatever apt chose (an archive package of
-		// the same name and version could stand in for it): dpkg keeps a package's md5sums
-		// as they are (none when it has none). Then the copy leaves the tree.
+		// The files dpkg installed are the copy's: dpkg keeps a package's md5sums as they
+		// are (none when it has none). They differ when apt fetched an archive package of the
+		// same name and version but other contents. Then the copies leave the tree (and the
+		// .deb cache).
 		md5sums := `"$1"/var/lib/dpkg/info/` + shellQuote(p.KernelDeb.Package+".md5sums")
+		msg := "mantlet: the installed " + p.KernelDeb.Package + " is not kernel.deb " + p.KernelDeb.Path +
+			" (md5sums differ): the suites have a package of that name and version with other contents; give yours a version of its own"
 		args = append(args,
 			`--customize-hook=[ "$(dpkg-deb --info `+shellQuote(paths.KernelDeb)+` md5sums 2>/dev/null)" = "$(cat `+md5sums+` 2>/dev/null)" ]`+
-				" || { echo "+shellQuote("mantlet: the installed "+p.KernelDeb.Package+" is not kernel.deb "+p.KernelDeb.Path+" (md5sums differ)")+" >&2; exit 1; }",
-			`--customize-hook=rm -rf "$1"`+shellQuote(filepath.Dir(paths.KernelDeb)),
+				" || { echo "+shellQuote(msg)+" >&2; exit 1; }",
+			`--customize-hook=rm -rf "$1"`+shellQuote(filepath.Dir(paths.KernelDeb))+
+				` "$1"/var/cache/apt/archives/`+shellQuote(filepath.Base(paths.KernelDeb)),
 		)
 	}
 	args = append(args,

@@ -98,7 +98,10 @@ func TestMmdebstrapArgsKernelDeb(t *testing.T) {
 	if idx("--setup-hook=copy-in '"+deb+"' '/tmp/mantlet-kernel-1'") < idx(`--setup-hook=mkdir -p "$1"'/tmp/mantlet-kernel-1'`) {
 		t.Error("copy-in before its directory is made")
 	}
-	rm := idx(`--customize-hook=rm -rf "$1"'/tmp/mantlet-kernel-1'`)
+	if idx("--setup-hook=copy-in '"+deb+"' /var/cache/apt/archives/") < idx("--setup-hook=sync-in '/cache/debs' /var/cache/apt/archives/") {
+		t.Error("the cache's files must not replace the copy in the archive cache")
+	}
+	rm := idx(`--customize-hook=rm -rf "$1"'/tmp/mantlet-kernel-1' "$1"/var/cache/apt/archives/'linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb'`)
 	check := -1
 	for i, a := range args {
 		if strings.HasPrefix(a, "--customize-hook=[ ") && strings.Contains(a, "md5sums") {
