@@ -40,6 +40,10 @@ type State struct {
 	WorkDir  string // temporary, under OutDir so that outputs can be renamed into place
 	StageDir string // files copied into the root tree by mmdebstrap hooks
 
+	// kernel: the checked copy of kernel.deb that mmdebstrap installs ("" for the suites' kernel)
+	KernelDeb    string
+	kernelDebDir string
+
 	// rootfs
 	RootTar       string
 	BootDir       string
@@ -81,6 +85,7 @@ func Steps() []pipeline.Step[*State] {
 	return []pipeline.Step[*State]{
 		&stepPrepare{},
 		&stepStage{},
+		&stepKernel{},
 		&stepRootFS{},
 		&stepInspect{},
 		&stepRootImage{},

@@ -33,10 +33,21 @@ type Manifest struct {
 
 // KernelInfo names the kernel in the UKI.
 type KernelInfo struct {
+	// Package is kernel.package of the image definition (linux-image-amd64), or the package
+	// in kernel.deb.
 	Package string `json:"package"`
 	Version string `json:"version"` // uname -r
 	// PackageVersion is the Debian version of the linux-image package that ships it.
 	PackageVersion string `json:"package_version"`
+	// Deb is the custom kernel package file the kernel came from; absent for the suites'.
+	Deb *KernelDebInfo `json:"deb,omitempty"`
+}
+
+// KernelDebInfo names a custom kernel package file: as the image definition gives it, and
+// the sha256 checked before the build and when it was copied in.
+type KernelDebInfo struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
 }
 
 // Artifact is an intermediate product, recorded by digest.
@@ -91,8 +102,13 @@ func manifest(st *State) (*Manifest, error) {
 		Kernel:  KernelInfo{Package: p.KernelPackage, Version: st.KernelVersion},
 		Cmdline: st.Cmdline, Verity: st.Verity, Partitions: st.Partitions, Packages: st.Packages,
 	}
+	shipping := "linux-image-" + st.KernelVersion
+	if d := p.KernelDeb; d != nil {
+		shipping = d.Package
+		m.Kernel.Deb = &KernelDebInfo{Path: d.Path, SHA256: d.SHA256}
+	}
 	for _, pkg := range st.Packages {
-		if pkg.Name == "linux-image-"+st.KernelVersion {
+		if pkg.Name == shipping {
 			m.Kernel.PackageVersion = pkg.Version
 		}
 	}

@@ -30,15 +30,19 @@ type rootfsPaths struct {
 	BootOut  string // where /boot is copied out
 	Packages string // dpkg-query output
 	Tar      string // the root tree tarball
+	// KernelDeb is the checked copy of kernel.deb, at the same path inside the chroot; "" for
+	// a kernel from the suites.
+	KernelDeb string
 }
 
 func (*stepRootFS) Run(ctx context.Context, st *State) error {
 	p := rootfsPaths{
-		Stage:    st.StageDir,
-		Cache:    debCache(st),
-		BootOut:  filepath.Join(st.WorkDir, "boot"),
-		Packages: filepath.Join(st.WorkDir, "packages.tsv"),
-		Tar:      filepath.Join(st.WorkDir, "root.tar"),
+		Stage:     st.StageDir,
+		Cache:     debCache(st),
+		BootOut:   filepath.Join(st.WorkDir, "boot"),
+		Packages:  filepath.Join(st.WorkDir, "packages.tsv"),
+		Tar:       filepath.Join(st.WorkDir, "root.tar"),
+		KernelDeb: st.KernelDeb,
 	}
 	if err := os.MkdirAll(p.BootOut, 0o755); err != nil {
 		return err
@@ -68,6 +72,35 @@ func (*stepRootFS) Run(ctx context.Context, st *State) error {
 	if !exists(st.Initrd) {
 		return fmt.Errorf("no initrd for kernel %s: initramfs-tools did not run", st.KernelVersion)
 	}
+	if d := st.Plan.KernelDeb; d != nil {
+		return checkKernelDeb(d, st.Packages, st.KernelVersion)
+	}
+	return nil
+}
+
+// checkKernelDeb checks that the tree has the kernel of kernel.deb and no other: its package at
+// its version, its release in /boot, no other kernel package installed.
+func checkKernelDeb(d *spec.PlanKernelDeb, pkgs []Package, release string) error {
+	var others []string
+	installed := ""
+	for _, p := range pkgs {
+		switch {
+		case p.Name == d.Package:
+			installed = p.Version
+		case strings.HasPrefix(p.Name, "linux-image-") && !strings.HasSuffix(p.Name, "-dbg"):
+			others = append(others, p.Name+" "+p.Version)
+		}
+	}
+	switch {
+	case installed == "":
+		return fmt.Errorf("kernel.deb %s: package %s is not installed", d.Path, d.Package)
+	case installed != d.Version:
+		return fmt.Errorf("kernel.deb %s: %s %s is installed, not the file's version %s", d.Path, d.Package, installed, d.Version)
+	case len(others) > 0:
+		return fmt.Errorf("kernel.deb %s: other kernel packages were installed too (%s): an image has exactly one kernel", d.Path, strings.Join(others, ", "))
+	case release != d.Release:
+		return fmt.Errorf("kernel.deb %s: /boot has kernel %s, the package ships %s", d.Path, release, d.Release)
+	}
 	return nil
 }
 
@@ -87,8 +120,13 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 		"--variant=minbase",
 		"--architectures=" + p.Architecture,
 		"--include=" + strings.Join(p.Packages, ","),
-		"--dpkgopt=force-unsafe-io",
 	}
+	if paths.KernelDeb != "" {
+		// A path is one --include of its own: mmdebstrap passes it to apt unsplit, and apt
+		// installs that file, its dependencies from the suites.
+		args = append(args, "--include="+paths.KernelDeb)
+	}
+	args = append(args, "--dpkgopt=force-unsafe-io")
 	// dpkg applies path-exclude and path-include in order: excludes first, then re-includes.
 	for _, e := range p.Exclude {
 		args = append(args, "--dpkgopt=path-exclude="+e)
@@ -103,8 +141,39 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 		"--skip=essential/unlink",
 		`--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
 		"--setup-hook=sync-in "+shellQuote(paths.Cache)+" /var/cache/apt/archives/",
+	)
+	if paths.KernelDeb != "" {
+		// apt hands the file's path to dpkg inside the chroot: the same path must be there.
+		// An archive package of the same name and version is the same version to apt, which
+		// then fetches it unless the archive cache holds a file with the index's sha256: so
+		// the copy goes there too, and an identical archive package is installed from it.
+		dir := filepath.Dir(paths.KernelDeb)
+		args = append(args,
+			`--setup-hook=mkdir -p "$1"`+shellQuote(dir),
+			"--setup-hook=copy-in "+shellQuote(paths.KernelDeb)+" "+shellQuote(dir),
+			"--setup-hook=copy-in "+shellQuote(paths.KernelDeb)+" /var/cache/apt/archives/",
+		)
+	}
+	args = append(args,
 		// Before the kernel is installed: the initrd configuration.
 		"--essential-hook=sync-in "+shellQuote(filepath.Join(paths.Stage, "pre"))+" /",
+	)
+	if paths.KernelDeb != "" && p.KernelDeb != nil {
+		// The files dpkg installed are the copy's: dpkg keeps a package's md5sums as they
+		// are (none when it has none). They differ when apt fetched an archive package of the
+		// same name and version but other contents. Then the copies leave the tree (and the
+		// .deb cache).
+		md5sums := `"$1"/var/lib/dpkg/info/` + shellQuote(p.KernelDeb.Package+".md5sums")
+		msg := "mantlet: the installed " + p.KernelDeb.Package + " is not kernel.deb " + p.KernelDeb.Path +
+			" (md5sums differ): the suites have a package of that name and version with other contents; give yours a version of its own"
+		args = append(args,
+			`--customize-hook=[ "$(dpkg-deb --info `+shellQuote(paths.KernelDeb)+` md5sums 2>/dev/null)" = "$(cat `+md5sums+` 2>/dev/null)" ]`+
+				" || { echo "+shellQuote(msg)+" >&2; exit 1; }",
+			`--customize-hook=rm -rf "$1"`+shellQuote(filepath.Dir(paths.KernelDeb))+
+				` "$1"/var/cache/apt/archives/`+shellQuote(filepath.Base(paths.KernelDeb)),
+		)
+	}
+	args = append(args,
 		"--customize-hook=sync-out /var/cache/apt/archives "+shellQuote(paths.Cache),
 		"--customize-hook=copy-out /boot "+shellQuote(filepath.Dir(paths.BootOut)),
 		`--customize-hook=chroot "$1" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n' > `+shellQuote(paths.Packages),

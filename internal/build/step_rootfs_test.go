@@ -3,6 +3,7 @@ package build
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,69 @@ func TestKernelVersion(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "vmlinuz-6.1.0-29-amd64"), nil, 0o644)
 	if _, err := kernelVersion(dir); err == nil || !strings.Contains(err.Error(), "2 kernels") {
 		t.Fatalf("two kernels: %v", err)
+	}
+}
+
+func TestMmdebstrapArgsKernelDeb(t *testing.T) {
+	deb := "/tmp/mantlet-kernel-1/linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb"
+	args := mmdebstrapArgs(kernelDebPlan("/src/k.deb", strings.Repeat("0", 64)), "", rootfsPaths{
+		Stage: "/w/stage", Cache: "/cache/debs", BootOut: "/w/boot", Packages: "/w/packages.tsv", Tar: "/w/root.tar", KernelDeb: deb,
+	})
+	golden(t, "mmdebstrap-kernel-deb.args.golden", []byte(strings.Join(args, "\n")+"\n"))
+	idx := func(s string) int {
+		for i, a := range args {
+			if a == s {
+				return i
+			}
+		}
+		t.Fatalf("missing %q in %q", s, args)
+		return -1
+	}
+	// The file is its own --include; no archive kernel is asked for.
+	idx("--include=" + deb)
+	if i := idx("--include=openssh-server,systemd"); strings.Contains(args[i], "linux-image") {
+		t.Errorf("an archive kernel is included: %s", args[i])
+	}
+	// In the chroot at the same path before apt runs; checked and gone before the cache and
+	// /boot are copied out and the package list is taken.
+	if idx("--setup-hook=copy-in '"+deb+"' '/tmp/mantlet-kernel-1'") < idx(`--setup-hook=mkdir -p "$1"'/tmp/mantlet-kernel-1'`) {
+		t.Error("copy-in before its directory is made")
+	}
+	if idx("--setup-hook=copy-in '"+deb+"' /var/cache/apt/archives/") < idx("--setup-hook=sync-in '/cache/debs' /var/cache/apt/archives/") {
+		t.Error("the cache's files must not replace the copy in the archive cache")
+	}
+	rm := idx(`--customize-hook=rm -rf "$1"'/tmp/mantlet-kernel-1' "$1"/var/cache/apt/archives/'linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb'`)
+	check := -1
+	for i, a := range args {
+		if strings.HasPrefix(a, "--customize-hook=[ ") && strings.Contains(a, "md5sums") {
+			check = i
+		}
+	}
+	if check < 0 || check > rm || rm > idx("--customize-hook=sync-out /var/cache/apt/archives '/cache/debs'") {
+		t.Errorf("md5sums check at %d, removal at %d: both before the cache is copied out", check, rm)
+	}
+}
+
+func TestCheckKernelDeb(t *testing.T) {
+	d := kernelDebPlan("/src/k.deb", "").KernelDeb
+	base := []Package{{Name: "kmod", Version: "30+20221128-1"}, {Name: d.Package, Version: d.Version}, {Name: "linux-image-6.1.0-28-cloud-amd64-dbg", Version: d.Version}}
+	for _, tc := range []struct {
+		name    string
+		pkgs    []Package
+		release string
+		want    string
+	}{
+		{"ok", base, d.Release, ""},
+		{"missing", base[:1], d.Release, "package linux-image-6.1.0-28-cloud-amd64 is not installed"},
+		{"other version", []Package{{Name: d.Package, Version: "6.1.120-1"}}, d.Release, "6.1.120-1 is installed, not the file's version 6.1.119-1"},
+		{"second kernel", append(slices.Clone(base), Package{Name: "linux-image-amd64", Version: "6.1.119-1"}), d.Release, "other kernel packages were installed too (linux-image-amd64 6.1.119-1)"},
+		{"other release", base, "6.1.0-28-amd64", "/boot has kernel 6.1.0-28-amd64, the package ships 6.1.0-28-cloud-amd64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkKernelDeb(d, tc.pkgs, tc.release)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 // checker collects the errors and warnings of one file.
 type checker struct {
 	pos   *Positions
+	kind  string // "image definition" or "profile": what relative paths are relative to
 	errs  Errors
 	warns Errors
 }

@@ -15,6 +15,8 @@ var (
 	ErrSize = errors.New("invalid size")
 	// ErrNoSource means no apt source of the build machine serves the release.
 	ErrNoSource = errors.New("no apt source serves the release")
+	// ErrNotDeb is wrapped by ReadDeb when a file is not a Debian package.
+	ErrNotDeb = errors.New("not a Debian package")
 )
 
 // FieldError is one problem found in one file: the field path (kernel.initrd_modules[3]) and

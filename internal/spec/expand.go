@@ -15,8 +15,9 @@ const (
 	defaultOwner = "root:root"
 )
 
-// expand merges a valid image definition and its valid profiles, in order, into a Plan.
-func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
+// expand merges a valid image definition and its valid profiles, in order, into a Plan. dir
+// is the image definition's directory, which its paths are relative to.
+func expand(img *Image, dir string, mirror *Mirror, profiles []profileFile) (*Plan, error) {
 	p := &Plan{
 		Name:            img.Name,
 		Release:         img.Release,
@@ -33,6 +34,17 @@ func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
 	}
 	if len(p.Formats) == 0 {
 		p.Formats = slices.Clone(DefaultFormats)
+	}
+	var pkgs []string
+	if d := img.Kernel.Deb; d != nil {
+		if d.pkg == nil {
+			return nil, fmt.Errorf("kernel.deb %s: not validated", d.Path) // ValidateImage reads it
+		}
+		p.KernelPackage = d.pkg.Package
+		p.KernelDeb = &PlanKernelDeb{Path: d.Path, File: filepath.Join(dir, filepath.FromSlash(d.Path)), SHA256: d.SHA256,
+			Package: d.pkg.Package, Version: d.pkg.Version, Architecture: d.pkg.Architecture, Release: d.pkg.Kernels[0]}
+	} else {
+		pkgs = append(pkgs, img.Kernel.Package)
 	}
 	components := img.Components
 	if len(components) == 0 {
@@ -64,7 +76,7 @@ func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
 		p.VeritySize = roundUp((p.RootSize+63)/64, MiB)
 	}
 
-	pkgs := append([]string{img.Kernel.Package}, img.Packages...)
+	pkgs = append(pkgs, img.Packages...)
 	for _, pf := range profiles {
 		prof := pf.prof
 		p.Profiles = append(p.Profiles, prof.Name)

@@ -31,7 +31,7 @@ func FuzzLoadImage(f *testing.F) {
 		if decErr != nil || img == nil || pos == nil {
 			t.Fatalf("valid by checkImage, not by DecodeImage: %v", decErr)
 		}
-		p, err := expand(img, mirror, nil)
+		p, err := expand(img, ".", mirror, nil)
 		if err != nil {
 			t.Fatalf("a valid image does not expand: %v", err)
 		}

@@ -1,7 +1,10 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -42,8 +45,11 @@ var now = time.Now
 
 // ValidateImage checks every field of an image definition and returns every problem at once;
 // pos (from DecodeImage) gives the lines. Warnings do not stop a build.
+//
+// A kernel.deb is checked in full: its sha256, then (with dpkg-deb) that it is a kernel image
+// package of the image's architecture. What was read of it is kept in img for the plan.
 func ValidateImage(img *Image, pos *Positions) (warnings, errs Errors) {
-	c := &checker{pos: pos}
+	c := &checker{pos: pos, kind: "image definition"}
 	c.name("name", img.Name)
 	c.release(img)
 	c.components(img.Components)
@@ -66,8 +72,13 @@ func ValidateImage(img *Image, pos *Positions) (warnings, errs Errors) {
 	case img.SourceDateEpoch > t:
 		c.errorf("source_date_epoch", "%d is in the future (now %d)", img.SourceDateEpoch, t)
 	}
-	c.kernel(img.Kernel)
+	c.kernel(&img.Kernel, filepath.Dir(pos.File), cmp.Or(img.Architecture, Architectures[0]))
 	c.packages("packages", img.Packages)
+	for i, pkg := range img.Packages {
+		if isKernelPackage(pkg) && pkg != img.Kernel.Package {
+			c.errorf(fmt.Sprintf("packages[%d]", i), "%s", oneKernel(pkg))
+		}
+	}
 	c.rootfs(img.RootFS)
 	c.disk(img.Disk)
 	if pos.Has("formats") || len(img.Formats) > 0 {
@@ -131,10 +142,14 @@ func (c *checker) components(comps []string) {
 	}
 }
 
-func (c *checker) kernel(k Kernel) {
+func (c *checker) kernel(k *Kernel, dir, arch string) {
 	switch {
+	case k.Package != "" && k.Deb != nil:
+		c.errorf("kernel", "both package and deb are set: give exactly one (package: from the suites; deb: a kernel package file)")
+	case k.Deb != nil:
+		c.kernelDeb(k.Deb, dir, arch)
 	case k.Package == "":
-		c.errorf("kernel.package", "required, such as linux-image-amd64")
+		c.errorf("kernel.package", "required, such as linux-image-amd64 (or kernel.deb: a kernel package file)")
 	case !debPackage.MatchString(k.Package):
 		c.errorf("kernel.package", "%q is not a Debian package name", k.Package)
 	}
@@ -151,6 +166,86 @@ func (c *checker) kernel(k Kernel) {
 			c.warnf(p, "module %q is already at kernel.initrd_modules[%d]", m, j)
 		}
 		seen[norm] = i
+	}
+}
+
+// isKernelPackage reports whether an archive package name is a kernel image (or the meta
+// package of one); debug symbols (-dbg) are not.
+func isKernelPackage(name string) bool {
+	return strings.HasPrefix(name, "linux-image-") && !strings.HasSuffix(name, "-dbg")
+}
+
+// oneKernel is the problem with a package list that names a second kernel.
+func oneKernel(pkg string) string {
+	return fmt.Sprintf("%q is a kernel package: an image has exactly one kernel, named by kernel.package or kernel.deb of the image definition", pkg)
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// kernelDeb checks a kernel package file: where it is, its sha256 (before anything reads
+// it), then what it is. On success what was read is kept in d for the plan.
+func (c *checker) kernelDeb(d *KernelDeb, dir, arch string) {
+	const pp, ps = "kernel.deb.path", "kernel.deb.sha256"
+	sumOK := false
+	switch {
+	case d.SHA256 == "":
+		// Reported below, with the file's sum when it can be read.
+	case !sha256Hex.MatchString(d.SHA256):
+		c.errorf(ps, "%q is not a sha256: 64 lower-case hex digits, as sha256sum prints", d.SHA256)
+	default:
+		sumOK = true
+	}
+	if d.Path == "" {
+		c.errorf(pp, "required: a linux-image-*.deb file, relative to the image definition")
+		if d.SHA256 == "" {
+			c.errorf(ps, "required: the file's sha256, as sha256sum prints")
+		}
+		return
+	}
+	if !c.source(pp, dir, d.Path) {
+		if d.SHA256 == "" {
+			c.errorf(ps, "required: the file's sha256, as sha256sum prints")
+		}
+		return
+	}
+	got, err := FileSHA256(filepath.Join(dir, filepath.FromSlash(d.Path)))
+	switch {
+	case err != nil:
+		c.errorf(pp, "%v", err)
+		return
+	case d.SHA256 == "":
+		c.errorf(ps, "required: the file's sha256 (%q is now %s; check it against where the file came from)", d.Path, got)
+		return
+	case !sumOK:
+		return
+	case got != d.SHA256:
+		c.errorf(ps, "%q does not have this sha256: expected %s, got %s (the file changed, or the sha256 is wrong)", d.Path, d.SHA256, got)
+		return
+	}
+	pkg, err := ReadDeb(filepath.Join(dir, filepath.FromSlash(d.Path)))
+	if err != nil {
+		c.errorf(pp, "%q: %v", d.Path, err)
+		return
+	}
+	ok := true
+	if !strings.HasPrefix(pkg.Package, "linux-image-") {
+		c.errorf(pp, "%q is package %s, not a kernel image package (linux-image-*)", d.Path, pkg.Package)
+		ok = false
+	}
+	if pkg.Architecture != arch {
+		c.errorf(pp, "%q is for architecture %s, not the image's %s", d.Path, pkg.Architecture, arch)
+		ok = false
+	}
+	if ok && len(pkg.Kernels) != 1 {
+		if len(pkg.Kernels) == 0 {
+			c.errorf(pp, "%q (%s) ships no kernel (/boot/vmlinuz-*): a meta package such as linux-image-amd64 only depends on one; give the package that ships it", d.Path, pkg.Package)
+		} else {
+			c.errorf(pp, "%q ships %d kernels (%s): an image has exactly one", d.Path, len(pkg.Kernels), strings.Join(pkg.Kernels, ", "))
+		}
+		ok = false
+	}
+	if ok {
+		d.pkg = pkg
 	}
 }
 

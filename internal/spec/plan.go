@@ -16,6 +16,21 @@ type profileFile struct {
 	path string
 	data []byte
 	prof *Profile
+	pos  *Positions
+}
+
+// secondKernels finds profile packages that would install a kernel besides the image's.
+func secondKernels(img *Image, profiles []profileFile) Errors {
+	var errs Errors
+	for _, pf := range profiles {
+		for i, pkg := range pf.prof.Packages {
+			if isKernelPackage(pkg) && pkg != img.Kernel.Package {
+				p := fmt.Sprintf("packages[%d]", i)
+				errs = append(errs, FieldError{File: pf.path, Line: pf.pos.Line(p), Path: p, Msg: oneKernel(pkg)})
+			}
+		}
+	}
+	return errs
 }
 
 // NewPlan loads and validates the image definition at imagePath and the profile at
@@ -44,6 +59,9 @@ func NewPlan(imagePath, profilePath, sourcesRoot string) (*Plan, Errors, error) 
 		}
 	}
 	collect(l.warns, l.errs)
+	if img != nil {
+		errs = append(errs, secondKernels(img, l.loaded)...)
+	}
 	if len(errs) > 0 {
 		return nil, warns, errs
 	}
@@ -56,7 +74,7 @@ func NewPlan(imagePath, profilePath, sourcesRoot string) (*Plan, Errors, error) 
 	} else if mirror, err = HostSources(sourcesRoot, img.Release); err != nil {
 		return nil, warns, err
 	}
-	p, err := expand(img, mirror, l.loaded)
+	p, err := expand(img, filepath.Dir(imagePath), mirror, l.loaded)
 	if err != nil {
 		return nil, warns, err
 	}
@@ -124,7 +142,7 @@ func (l *profileLoader) load(path string, stack []string) error {
 			return err
 		}
 	}
-	l.loaded = append(l.loaded, profileFile{path: path, data: data, prof: prof})
+	l.loaded = append(l.loaded, profileFile{path: path, data: data, prof: prof, pos: pos})
 	return nil
 }
 
@@ -136,13 +154,18 @@ func relTo(dir, path string) string {
 	return path
 }
 
-// digest hashes the image definition, every profile and every file source, in the order of
-// application. Each part is headed by a line "kind name length" so that no two different
+// digest hashes the image definition, the kernel package file (by its checked sha256), every
+// profile and every file source, in the order of application. Each part is headed by a line "kind name length" so that no two different
 // inputs give the same stream; names are the image and profile names (never host paths), so
 // the digest does not depend on where the checkout is.
 func digest(img *Image, imgData []byte, profiles []profileFile) (string, error) {
 	h := sha256.New()
 	part(h, "image", img.Name, imgData)
+	if d := img.Kernel.Deb; d != nil {
+		// The definition pins the file by its sha256, which validation checked: the sum
+		// stands for the file's content.
+		part(h, "kernel.deb", filepath.ToSlash(d.Path), []byte(d.SHA256))
+	}
 	for _, pf := range profiles {
 		part(h, "profile", pf.prof.Name, pf.data)
 	}

@@ -24,7 +24,7 @@ var stateDirs = []struct{ dir, why string }{
 // returns every problem at once. Include and source paths are checked relative to the
 // profile's directory, pos.File's.
 func ValidateProfile(prof *Profile, pos *Positions) (warnings, errs Errors) {
-	c := &checker{pos: pos}
+	c := &checker{pos: pos, kind: "profile"}
 	dir := filepath.Dir(pos.File)
 	c.name("name", prof.Name)
 	for i, inc := range prof.Include {
@@ -130,30 +130,33 @@ func (c *checker) file(p, dir string, f File) {
 	}
 }
 
-// source checks a file source: relative to the profile, inside its directory, a regular file.
-func (c *checker) source(p, dir, src string) {
+// source checks a file source: relative to the file being checked (a profile or an image
+// definition), inside its directory, a regular file. It reports whether all is well.
+func (c *checker) source(p, dir, src string) bool {
 	if filepath.IsAbs(src) || strings.HasPrefix(src, "/") {
-		c.errorf(p, "%q is absolute: sources are relative to the profile", src)
-		return
+		c.errorf(p, "%q is absolute: paths are relative to the %s", src, c.kind)
+		return false
 	}
 	for _, part := range strings.Split(filepath.ToSlash(src), "/") {
 		if part == ".." {
-			c.errorf(p, "%q leaves the profile's directory (..)", src)
-			return
+			c.errorf(p, "%q leaves the %s's directory (..)", src, c.kind)
+			return false
 		}
 	}
 	full := filepath.Join(dir, filepath.FromSlash(src))
 	if !c.regularFile(p, full, src) {
-		return
+		return false
 	}
 	// A symbolic link may still lead out of the directory.
 	realDir, err1 := filepath.EvalSymlinks(dir)
 	realSrc, err2 := filepath.EvalSymlinks(full)
 	if err1 == nil && err2 == nil {
 		if rel, err := filepath.Rel(realDir, realSrc); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			c.errorf(p, "%q leads out of the profile's directory through a symbolic link", src)
+			c.errorf(p, "%q leads out of the %s's directory through a symbolic link", src, c.kind)
+			return false
 		}
 	}
+	return true
 }
 
 // regularFile checks that full (shown as name) is a regular file.

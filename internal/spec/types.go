@@ -36,13 +36,27 @@ type Mirror struct {
 	Security string `yaml:"security"` // the -security suite; defaults to Debian when empty
 }
 
-// Kernel chooses the kernel and what the initrd carries.
+// Kernel chooses the kernel and what the initrd carries. The kernel is either an archive
+// package (Package) or a kernel package file (Deb): exactly one of them.
 type Kernel struct {
-	Package string `yaml:"package"` // linux-image-amd64
+	Package string `yaml:"package"` // linux-image-amd64: the newest the suites offer
+	// Deb is a custom kernel image package instead of Package: a linux-image-* .deb whose
+	// dependencies come from the suites.
+	Deb *KernelDeb `yaml:"deb,omitempty"`
 	// Cmdline is the kernel command line (besides what the build adds: root, verity hash).
 	Cmdline []string `yaml:"cmdline"`
 	// InitrdModules are the only kernel modules the initrd carries (with their dependencies).
 	InitrdModules []string `yaml:"initrd_modules"`
+}
+
+// KernelDeb names a kernel package file and pins its content.
+type KernelDeb struct {
+	// Path is relative to the image definition, inside its directory.
+	Path string `yaml:"path"`
+	// SHA256 is the file's sha256 (sha256sum), checked before the build and when it is copied in.
+	SHA256 string `yaml:"sha256"`
+
+	pkg *DebPackage // what validation read of the file, for the plan
 }
 
 // RootFS is the read-only root filesystem image.
@@ -127,8 +141,9 @@ type Plan struct {
 	Architecture    string
 	Sources         []Source // apt sources, one per suite, in order
 	SourceDateEpoch int64
-	KernelPackage   string
-	Cmdline         []string // image then profiles, in order
+	KernelPackage   string         // kernel.package, or the package in kernel.deb
+	KernelDeb       *PlanKernelDeb // the custom kernel package file; nil: the suites' kernel
+	Cmdline         []string       // image then profiles, in order
 	InitrdModules   []string
 	Packages        []string // sorted, unique: image, then profiles
 	RootFSType      string
@@ -150,6 +165,18 @@ type Plan struct {
 	Audit    PlanAudit
 	// ImageDigest is the sha256 of the image definition and every profile file, as read.
 	ImageDigest string
+}
+
+// PlanKernelDeb is a custom kernel package file, checked: what its control file says and the
+// kernel release (uname -r) of the one /boot/vmlinuz-* it ships.
+type PlanKernelDeb struct {
+	Path         string // as written in the image definition, relative to it
+	File         string `json:"-"` // where it is on this machine
+	SHA256       string
+	Package      string
+	Version      string
+	Architecture string
+	Release      string // uname -r
 }
 
 // PlanAudit is the merged audit section of the profiles.

@@ -67,6 +67,12 @@ func requireBuildHost(t *testing.T) {
 // buildImage builds the default image definition and base profile into a new directory.
 func buildImage(t *testing.T, name string) (*built, error) {
 	t.Helper()
+	return buildImageFrom(t, name, imageDef, profile)
+}
+
+// buildImageFrom builds the image definition at image with profile prof into a new directory.
+func buildImageFrom(t *testing.T, name, image, prof string) (*built, error) {
+	t.Helper()
 	if firstboot == "" {
 		bin := filepath.Join(workDir, "mantlet-firstboot")
 		cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/mantlet-firstboot")
@@ -76,7 +82,7 @@ func buildImage(t *testing.T, name string) (*built, error) {
 		}
 		firstboot = bin
 	}
-	plan, _, err := spec.NewPlan(imageDef, profile, "/")
+	plan, _, err := spec.NewPlan(image, prof, "/")
 	if err != nil {
 		return nil, err
 	}
