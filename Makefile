@@ -28,7 +28,7 @@ test: ## unit tests (no VMs)
 test-qemu: ## build the default image and boot it in QEMU (needs root and make deps)
 	$(GO) test -count=1 -tags qemu -timeout 80m -v ./test/qemu/
 
-check: lint test test-qemu ## everything CI runs
+check: lint test test-qemu audit ## everything CI runs
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
@@ -38,7 +38,7 @@ lint: ## gofmt and go vet
 bench: build ## print build times, image sizes and boot time as figures
 	./scripts/bench.sh
 
-audit: build ## measure $(OUT)/node.raw: CIS Level 1/2 offline (OpenSCAP), sshd, sudoers, Docker, key material; needs root
+audit: image ## build the default image and measure it: CIS Level 1/2 (OpenSCAP) offline and booted in QEMU, sshd, sudoers, Docker, key material; needs root
 	$(BIN)/mantlet audit --image $(IMAGE) --profile $(PROFILE) --report-dir $(OUT)/audit $(OUT)/node.raw
 
 generate: ## regenerate golden files

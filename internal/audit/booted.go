@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/fsutil"
 	"github.com/mantlet/mantlet/internal/qemu"
 )
 
@@ -156,7 +157,7 @@ func runBootedBenchmark(c *qemu.SSHClient, b Benchmark, reportDir string) (*Resu
 		return nil, fmt.Errorf("fetch the results: %w", err)
 	}
 	local := filepath.Join(reportDir, b.Name+"-booted-results.xml")
-	if err := writeFileAtomic(local, out.Stdout, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(local, out.Stdout, 0o644); err != nil {
 		return nil, err
 	}
 	return ParseResultsFile(local)
@@ -171,25 +172,4 @@ func sshMust(res qemu.RunResult, err error) error {
 		return fmt.Errorf("exit status %d: %s", res.Status, strings.TrimSpace(string(res.Stderr)))
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames it into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

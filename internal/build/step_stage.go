@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/mantlet/mantlet/firstboot"
+	"github.com/mantlet/mantlet/internal/fsutil"
 	"github.com/mantlet/mantlet/internal/spec"
 )
 
@@ -160,26 +161,10 @@ func copyEmbedded(fsys fs.FS, root, dst string) error {
 	})
 }
 
-// writeFile writes data to path through a temporary file and a rename, making parents.
+// writeFile writes data to path atomically, making parents.
 func writeFile(path string, data []byte, mode fs.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, mode)
 }
