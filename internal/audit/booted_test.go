@@ -168,3 +168,14 @@ func TestScannerRunsFromItsBundle(t *testing.T) {
 		t.Errorf("scannerCommand = %s", got)
 	}
 }
+
+// The waivers of the repository's profiles load: a YAML slip there breaks make audit only.
+func TestRepositoryWaiversLoad(t *testing.T) {
+	ws, err := LoadWaivers("../../profiles/base.waivers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) == 0 {
+		t.Fatal("no waivers")
+	}
+}
