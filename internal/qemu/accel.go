@@ -1,47 +1,53 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
-
-	"github.com/mantlet/mantlet/internal/command"
 )
 
-// probeBIOS is a 64 KiB firmware image whose reset vector (at offset 0xfff0) runs
-// `mov dx,0xcf9; mov al,6; out dx,al; hlt`: a reset through the ICH9 reset control register,
-// which -no-reboot turns into QEMU exiting with status 0. Any other outcome (an abort, a hang
-// until the probe's deadline) means KVM cannot run guests here.
-func probeBIOS() []byte {
-	b := make([]byte, 64<<10)
-	for i := range b {
-		b[i] = 0xf4 // hlt
-	}
-	copy(b[0xfff0:], []byte{0xba, 0xf9, 0x0c, 0xb0, 0x06, 0xee, 0xf4})
-	return b
-}
+// probeDeadline bounds the KVM probe. Firmware that works under KVM reaches its boot manager in
+// a second or two; a broken KVM either reports an internal error at once or never gets there.
+const probeDeadline = 45 * time.Second
 
-// ProbeArgs builds the arguments of the KVM probe: a tiny VM with the real machine and CPU
-// model that resets, and so exits 0, as soon as its first instructions run. Opening /dev/kvm is
-// not enough: in some nested or sandboxed hosts KVM opens but cannot run a guest.
-func ProbeArgs(bios string) []string {
+// probeReached is what the firmware prints on the serial console once it has initialised the
+// platform and chooses a boot device (OVMF's BdsDxe driver).
+var probeReached = []byte("BdsDxe")
+
+// probeFailed is how QEMU reports that KVM could not run a guest instruction; QEMU then pauses
+// the guest instead of exiting.
+var probeFailed = []byte("KVM internal error")
+
+// ProbeArgs builds the arguments of the KVM probe: the real machine, CPU model and firmware of
+// the VMs, no disk, the serial console written to serial. Opening /dev/kvm is not enough, and
+// neither is running a few instructions: on some nested or sandboxed hosts KVM opens and runs
+// simple code but stops with an emulation failure in OVMF.
+func ProbeArgs(fw Firmware, vars, serial string) []string {
 	return []string{
-		"-machine", "q35", "-accel", "kvm", "-cpu", cpuModel(AccelKVM), "-m", "16",
-		"-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none", "-no-reboot",
-		"-bios", bios,
+		"-machine", "q35", "-accel", "kvm", "-cpu", cpuModel(AccelKVM), "-m", "256",
+		"-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+		"-serial", "file:" + serial,
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + escapeOpt(fw.Code),
+		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeOpt(vars),
 	}
 }
 
 // accelProbe decides between KVM and TCG.
 type accelProbe struct {
-	runner  command.Runner
-	binary  string
-	dir     string // where the probe firmware is written
-	openKVM func() error
-	log     *slog.Logger
+	binary   string
+	firmware Firmware
+	dir      string // where the probe's firmware variables and serial log are written
+	openKVM  func() error
+	// run runs the probe VM until its firmware reaches the boot manager (nil error) or fails.
+	run func(ctx context.Context, binary string, args []string, serial string) error
+	log *slog.Logger
 }
 
 func openDevKVM() error {
@@ -50,6 +56,13 @@ func openDevKVM() error {
 		return err
 	}
 	return f.Close()
+}
+
+// verdicts caches the probe's answer per QEMU binary and firmware for the life of the process:
+// a test suite starts many VMs, and the answer does not change.
+var verdicts struct {
+	sync.Mutex
+	m map[string]error
 }
 
 // resolve turns auto into kvm or tcg; kvm and tcg are taken as asked.
@@ -71,21 +84,100 @@ func (p accelProbe) kvmWorks(ctx context.Context) error {
 	if err := p.openKVM(); err != nil {
 		return err
 	}
-	bios := filepath.Join(p.dir, "kvm-probe.bin")
-	if err := os.WriteFile(bios, probeBIOS(), 0o600); err != nil {
-		return fmt.Errorf("write kvm probe: %w", err)
+	key := p.binary + "\x00" + p.firmware.Code
+	verdicts.Lock()
+	defer verdicts.Unlock()
+	if err, ok := verdicts.m[key]; ok {
+		return err
 	}
-	defer os.Remove(bios)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := p.probe(ctx)
+	if ctx.Err() == nil {
+		if verdicts.m == nil {
+			verdicts.m = map[string]error{}
+		}
+		verdicts.m[key] = err
+	}
+	return err
+}
+
+func (p accelProbe) probe(ctx context.Context) error {
+	vars := filepath.Join(p.dir, "kvm-probe-vars.fd")
+	if err := copyFile(p.firmware.Vars, vars); err != nil {
+		return fmt.Errorf("kvm probe: copy firmware variables: %w", err)
+	}
+	defer os.Remove(vars)
+	serial := filepath.Join(p.dir, "kvm-probe-serial.log")
+	defer os.Remove(serial)
+	ctx, cancel := context.WithTimeout(ctx, probeDeadline)
 	defer cancel()
-	r := p.runner
-	if e, ok := r.(command.Exec); ok {
-		// A failing probe is an answer, not an error: resolve logs it as the reason for TCG.
-		e.Log = slog.New(slog.DiscardHandler)
-		r = e
-	}
-	if _, err := r.Run(ctx, command.Cmd{Name: p.binary, Args: ProbeArgs(bios)}); err != nil {
+	if err := p.run(ctx, p.binary, ProbeArgs(p.firmware, vars, serial), serial); err != nil {
 		return fmt.Errorf("kvm probe: %w", err)
 	}
 	return nil
+}
+
+// runProbe starts QEMU and watches the serial log and QEMU's stderr until the firmware reaches
+// its boot manager, QEMU reports a KVM error or exits, or ctx ends; QEMU is killed in any case.
+func runProbe(ctx context.Context, binary string, args []string, serial string) error {
+	var stderr syncBuffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	reaped := false
+	defer func() {
+		if !reaped {
+			cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if out, _ := os.ReadFile(serial); bytes.Contains(out, probeReached) {
+			return nil
+		}
+		if msg := stderr.Bytes(); bytes.Contains(msg, probeFailed) {
+			return fmt.Errorf("%s", firstLine(msg[bytes.Index(msg, probeFailed):]))
+		}
+		select {
+		case err := <-exited:
+			reaped = true
+			if err == nil {
+				err = errors.New("exited before the firmware ran")
+			}
+			return fmt.Errorf("%w: %s", err, firstLine(stderr.Bytes()))
+		case <-ctx.Done():
+			return fmt.Errorf("firmware did not reach its boot manager: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func firstLine(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// syncBuffer is a bytes.Buffer that a process can write while another goroutine reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }

@@ -72,7 +72,7 @@ func Start(ctx context.Context, opts Options) (m *Machine, err error) {
 		}
 	}()
 
-	probe := accelProbe{runner: o.Runner, binary: o.Binary, dir: dir, openKVM: openDevKVM, log: o.Log}
+	probe := accelProbe{binary: o.Binary, firmware: fw, dir: dir, openKVM: openDevKVM, run: runProbe, log: o.Log}
 	accel, err := probe.resolve(ctx, o.Accel)
 	if err != nil {
 		return nil, err
