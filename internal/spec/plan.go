@@ -16,6 +16,7 @@ type profileFile struct {
 	path string
 	data []byte
 	prof *Profile
+	pos  *Positions
 }
 
 // NewPlan loads and validates the image definition at imagePath and the profile at
@@ -44,6 +45,7 @@ func NewPlan(imagePath, profilePath, sourcesRoot string) (*Plan, Errors, error) 
 		}
 	}
 	collect(l.warns, l.errs)
+	collect(nil, checkDockerProfiles(l.loaded))
 	if len(errs) > 0 {
 		return nil, warns, errs
 	}
@@ -124,7 +126,7 @@ func (l *profileLoader) load(path string, stack []string) error {
 			return err
 		}
 	}
-	l.loaded = append(l.loaded, profileFile{path: path, data: data, prof: prof})
+	l.loaded = append(l.loaded, profileFile{path: path, data: data, prof: prof, pos: pos})
 	return nil
 }
 
