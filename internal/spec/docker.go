@@ -34,6 +34,16 @@ const (
 	DockerTLSKey  = "/etc/mantlet/tls/node-key.pem"
 )
 
+// userns-remap "default" maps the ids of containers to the subordinate ids of DockerRemapUser,
+// which the build makes (dockerd would otherwise run useradd and usermod when it first starts).
+const (
+	DockerRemapUser = "dockremap"
+	// DockerSubIDStart and DockerSubIDCount are its range in /etc/subuid and /etc/subgid: the
+	// first one useradd hands out (SUB_UID_MIN), so users made later get the next ones.
+	DockerSubIDStart = 100000
+	DockerSubIDCount = 65536
+)
+
 // Defaults of the docker section.
 const (
 	DefaultDockerLogMaxSize  = 10 * MiB
