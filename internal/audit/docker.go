@@ -54,7 +54,7 @@ func (d *dockerDaemon) tls() bool {
 
 // CheckDocker checks the Docker daemon of the tree at root, when it has one (or pol says it
 // must): daemon.json, docker.service and docker.socket with their drop-ins, the slice the
-// containers run in and its memory limit, and the userns-remap user. Findings pol accepts
+// containers run in and its memory limit, the userns-remap user, and containerd without CRI. Findings pol accepts
 // come back apart, as waived, with the profile's reason.
 func CheckDocker(root string, pol DockerPolicy) (findings, waived []Finding) {
 	bad := func(subject, format string, a ...any) {
@@ -106,7 +106,26 @@ func CheckDocker(root string, pol DockerPolicy) (findings, waived []Finding) {
 	}
 	findings = append(findings, checkSlice(root, &d, pol)...)
 	findings = append(findings, checkDockerUnits(root, &d)...)
+	findings = append(findings, checkContainerd(root)...)
 	return findings, waived
+}
+
+// checkContainerd checks that containerd runs without the CRI plugin, which dockerd does not
+// use: it serves Kubernetes' API on containerd's socket and a streaming server on TCP.
+func checkContainerd(root string) []Finding {
+	if !isFile(filepath.Join(root, "usr/bin/containerd")) {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(root, "etc/containerd/config.toml"))
+	if err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			l = strings.TrimSpace(l)
+			if strings.HasPrefix(l, "disabled_plugins") && (strings.Contains(l, `"io.containerd.grpc.v1.cri"`) || strings.Contains(l, `"cri"`)) {
+				return nil
+			}
+		}
+	}
+	return []Finding{{Check: "docker", Subject: "/etc/containerd/config.toml", Msg: "the CRI plugin is not disabled: Kubernetes' API on containerd's socket and a streaming server on a TCP port"}}
 }
 
 // checkRemapUser checks that the user of userns-remap exists with subordinate ids, so that

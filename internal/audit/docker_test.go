@@ -34,17 +34,19 @@ func baseDocker(t *testing.T) *spec.PlanDocker {
 	return p.Docker
 }
 
-// dockerTree is the Docker part of an image built with d: the files the build renders,
+// dockerTree is the Docker part of an image built with d: the files the build renders
+// (containerd's configuration too),
 // Debian's units and /etc/default/docker (testdata/docker.io, from docker.io
 // 20.10.24+dfsg1-1+deb12u1), mantlet-firstboot's drop-in, and the dockremap user as the
 // customize script makes it. Paths relative to the root.
 func dockerTree(t *testing.T, d *spec.PlanDocker) map[string]string {
 	t.Helper()
 	files := map[string]string{
-		"usr/sbin/dockerd": "",
-		"etc/passwd":       "root:x:0:0:root:/root:/bin/bash\ndockremap:x:999:999:Docker user namespaces:/nonexistent:/usr/sbin/nologin\n",
-		"etc/subuid":       "dockremap:100000:65536\n",
-		"etc/subgid":       "dockremap:100000:65536\n",
+		"usr/sbin/dockerd":   "",
+		"usr/bin/containerd": "",
+		"etc/passwd":         "root:x:0:0:root:/root:/bin/bash\ndockremap:x:999:999:Docker user namespaces:/nonexistent:/usr/sbin/nologin\n",
+		"etc/subuid":         "dockremap:100000:65536\n",
+		"etc/subgid":         "dockremap:100000:65536\n",
 	}
 	for name, fixture := range map[string]string{
 		"lib/systemd/system/docker.service": "docker.service",
@@ -66,6 +68,7 @@ func dockerTree(t *testing.T, d *spec.PlanDocker) map[string]string {
 		spec.DockerDaemonJSON:    spec.RenderDockerDaemon(d),
 		spec.DockerDropIn:        spec.RenderDockerDropIn(d),
 		spec.ContainersSlicePath: spec.RenderContainersSlice(d),
+		spec.ContainerdConfig:    spec.RenderContainerdConfig(),
 	} {
 		files[strings.TrimPrefix(path, "/")] = string(data)
 	}
@@ -144,6 +147,7 @@ func TestCheckDocker(t *testing.T) {
 		"no slice unit":                  {[]func(map[string]string){del(slice)}, policy(d), "mantlet-containers.slice: no such unit"},
 		"no MemoryMax":                   {[]func(map[string]string){edit(slice, "MemoryMax=4G\n", "")}, policy(d), "no MemoryMax"},
 		"MemoryMax dropped by a drop-in": {[]func(map[string]string){set("etc/systemd/system/mantlet-containers.slice.d/x.conf", "[Slice]\nMemoryMax=infinity\n")}, policy(d), "MemoryMax=infinity"},
+		"containerd with CRI":            {[]func(map[string]string){del("etc/containerd/config.toml")}, policy(d), "the CRI plugin is not disabled"},
 		"MemoryMax not the profile's":    {[]func(map[string]string){edit(slice, "MemoryMax=4G", "MemoryMax=8G")}, policy(d), "MemoryMax=8G, the profiles say 4G"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -48,6 +48,9 @@ docker:
 	if !slices.Contains(base.Packages, DockerPackage) || !slices.Equal(base.Enable, []string{"containerd.service", "docker.socket", "docker.service", "nftables.service"}) {
 		t.Errorf("packages %v, enable %v", base.Packages, base.Enable)
 	}
+	if ctr := planFile(t, base, ContainerdConfig); !strings.Contains(ctr, `disabled_plugins = ["io.containerd.grpc.v1.cri"]`) {
+		t.Errorf("containerd keeps CRI:\n%s", ctr)
+	}
 	if !slices.Equal(base.Firewall.TCP, []int{22}) {
 		t.Errorf("the unix socket only, yet the firewall has %v", base.Firewall.TCP)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,14 +31,15 @@ import (
 )
 
 // TestRenderedDaemonRunsDockerd runs Debian's dockerd with the daemon.json the build renders
-// (TCP with TLS on), in network and mount namespaces of its own so that this machine's
+// (TCP with TLS on), on Debian's containerd with the rendered configuration, in network and mount namespaces of its own so that this machine's
 // firewall, bridges and mounts are never touched. Only what cannot be the same on a build
 // machine is changed: the hosts (a unix socket and 127.0.0.1 instead of fd:// and 0.0.0.0),
 // the certificate paths, the data and exec directories, the cgroup driver when systemd does not
 // run this machine, and userns-remap when this machine has no dockremap user (the test never
 // makes users; the VM test checks userns-remap). It checks the daemon's /info, the default
-// network, a container started from a probe image (no-new-privileges, its cgroup under the
-// slice, its log options), and that the TCP port answers TLS with a cluster certificate only.
+// network, that nothing listens on TCP but the TLS port, a container started from a probe image
+// (no-new-privileges, its cgroup under the slice, its log options), and that the TCP port
+// answers TLS with a cluster certificate only.
 func TestRenderedDaemonRunsDockerd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts dockerd (seconds to a minute); skipped with -short")
@@ -132,6 +135,10 @@ func TestRenderedDaemonRunsDockerd(t *testing.T) {
 		t.Errorf("default bridge options %v: icc is not off", bridge.Options)
 	}
 
+	// containerd without CRI and dockerd listen on nothing but the TLS port.
+	if ls := tcpListeners(t, dockerd.Process.Pid); !slices.Equal(ls, []string{tcpAddr}) {
+		t.Errorf("TCP listeners in the daemon's namespace: %v, want only %s", ls, tcpAddr)
+	}
 	t.Run("container", func(t *testing.T) { probeContainer(t, api, dir, userns) })
 	t.Run("tcp", func(t *testing.T) { checkTLSOnly(t, dockerd, tcpAddr, ca, client) })
 }
@@ -157,12 +164,23 @@ func hostHasDockremap() bool {
 	return true
 }
 
-// startDockerd runs dockerd with conf in new network and mount namespaces (loopback up) until
-// the test ends; its output is shown when the test fails.
+// startDockerd runs containerd with the rendered configuration and dockerd with conf and the
+// image's --containerd flag, in new network and mount namespaces (loopback up), until the test
+// ends; their output is shown when the test fails.
 func startDockerd(t *testing.T, dir, conf string) *exec.Cmd {
 	t.Helper()
+	ctrConf := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(ctrConf, RenderContainerdConfig(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctrPid, ctrSock := filepath.Join(dir, "containerd.pid"), filepath.Join(dir, "containerd.sock")
+	script := `ip link set lo up || exit
+containerd --config "$1" --root "$2/containerd" --state "$2/containerd-state" --address "$3" >"$2/containerd.log" 2>&1 &
+echo $! > "$4"
+i=0; while [ ! -S "$3" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i+1)); done
+exec dockerd --config-file "$0" --containerd="$3"`
 	cmd := exec.Command("unshare", "--net", "--mount", "--propagation", "private", "--",
-		"sh", "-c", `ip link set lo up && exec dockerd --config-file "$0"`, conf)
+		"sh", "-c", script, conf, ctrConf, dir, ctrSock, ctrPid)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -176,14 +194,53 @@ func startDockerd(t *testing.T, dir, conf string) *exec.Cmd {
 		select {
 		case <-exited:
 		case <-time.After(90 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // dockerd and the containerd it started
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
+		// containerd (its output in a file, so that Wait above does not wait for it), the
+		// namespaces' last process: stopped after dockerd, waited for.
+		if data, err := os.ReadFile(ctrPid); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+				syscall.Kill(pid, syscall.SIGTERM)
+				for i := 0; i < 300 && syscall.Kill(pid, 0) == nil; i++ {
+					time.Sleep(200 * time.Millisecond)
+				}
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
 		if t.Failed() {
-			t.Logf("dockerd output:\n%s", out.String())
+			ctrLog, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
+			t.Logf("containerd output:\n%s\ndockerd output:\n%s", ctrLog, out.String())
 		}
 	})
 	return cmd
+}
+
+// tcpListeners lists the listening TCP sockets of the network namespace of process pid, as
+// address:port, from /proc/PID/net/tcp and tcp6.
+func tcpListeners(t *testing.T, pid int) []string {
+	t.Helper()
+	var ls []string
+	for _, f := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 4 || fields[3] != "0A" { // TCP_LISTEN
+				continue
+			}
+			hexAddr, hexPort, _ := strings.Cut(fields[1], ":")
+			port, _ := strconv.ParseUint(hexPort, 16, 16)
+			raw, _ := hex.DecodeString(hexAddr)
+			for i := 0; i+4 <= len(raw); i += 4 { // each 32-bit word is in host (little-endian) order
+				raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+			}
+			ls = append(ls, net.JoinHostPort(net.IP(raw).String(), strconv.FormatUint(port, 10)))
+		}
+	}
+	return ls
 }
 
 // waitForDaemon waits, generously (a loaded build machine), for the API's /_ping.
@@ -235,7 +292,7 @@ func post(t *testing.T, api *http.Client, path, contentType string, body io.Read
 	return out
 }
 
-// probeContainer imports an image holding only testdata/dockerprobe, runs it on the default
+// probeContainer imports an image holding only test/dockerprobe, runs it on the default
 // bridge and checks what it saw and what the daemon says about it.
 func probeContainer(t *testing.T, api *http.Client, dir string, userns bool) {
 	probe := filepath.Join(dir, "probe")
@@ -243,7 +300,7 @@ func probeContainer(t *testing.T, api *http.Client, dir string, userns bool) {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	build := exec.Command(goTool, "build", "-trimpath", "-o", probe, "./testdata/dockerprobe")
+	build := exec.Command(goTool, "build", "-trimpath", "-o", probe, "../../test/dockerprobe")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the probe: %v\n%s", err, out)

@@ -94,13 +94,15 @@ func expand(img *Image, mirror *Mirror, profiles []profileFile) (*Plan, error) {
 		}
 	}
 	if d := p.Docker; d != nil {
-		// The daemon, its unit drop-in and the containers' slice come with the docker section.
+		// The daemon, its unit drop-in, the containers' slice and containerd's configuration come
+		// with the docker section.
 		pkgs = append(pkgs, DockerPackage)
 		p.Files = slices.DeleteFunc(p.Files, func(f PlanFile) bool { return slices.Contains(dockerRendered, f.Path) })
 		p.Files = append(p.Files,
 			PlanFile{Path: DockerDaemonJSON, Mode: 0o644, Owner: defaultOwner, Data: RenderDockerDaemon(d)},
 			PlanFile{Path: DockerDropIn, Mode: 0o644, Owner: defaultOwner, Data: RenderDockerDropIn(d)},
-			PlanFile{Path: ContainersSlicePath, Mode: 0o644, Owner: defaultOwner, Data: RenderContainersSlice(d)})
+			PlanFile{Path: ContainersSlicePath, Mode: 0o644, Owner: defaultOwner, Data: RenderContainersSlice(d)},
+			PlanFile{Path: ContainerdConfig, Mode: 0o644, Owner: defaultOwner, Data: RenderContainerdConfig()})
 		p.applyServices(Services{Enable: []string{"containerd.service", "docker.socket", "docker.service"}})
 		if d.TCPPort != 0 && p.Firewall != nil {
 			p.Firewall.TCP = append(p.Firewall.TCP, d.TCPPort)

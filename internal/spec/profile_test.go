@@ -161,6 +161,7 @@ func TestValidateProfile(t *testing.T) {
 		{"docker log files zero", "docker", "docker:\n  log_max_files: 0\n", "docker.log_max_files", 2, "at least 1", false},
 		{"docker unknown field", "docker", "docker:\n  hosts: [tcp://0.0.0.0:2375]\n", "docker.hosts", 2, "unknown field", false},
 		{"daemon.json placed", "files", file("path: /etc/docker/daemon.json", "content: \"{}\""), "files[0].path", 2, "rendered from the docker section", false},
+		{"containerd config placed", "files", file("path: /etc/containerd/config.toml", "content: x"), "files[0].path", 2, "rendered from the docker section", false},
 		{"docker drop-in placed", "files", file("path: /etc/systemd/system/docker.service.d/50-mantlet.conf", "content: x"), "files[0].path", 2, "rendered from the docker section", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,7 @@
-// Command dockerprobe runs as the only process of a container started by the dockerd test of
-// the rendered daemon.json: it prints what the container got from the daemon's settings.
+// Command dockerprobe is the only process of the containers that the Docker tests start (the
+// dockerd test of the rendered daemon.json in internal/spec, and the VM test): it prints what
+// the container got from the daemon's settings. Built static (CGO_ENABLED=0), it is a whole
+// image by itself.
 package main
 
 import (
