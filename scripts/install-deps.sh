@@ -29,6 +29,8 @@ openscap-scanner
 openscap-utils
 squashfs-tools
 ssh-audit
+docker.io
+nftables
 "
 
 if [ "$(id -u)" != 0 ]; then
@@ -43,8 +45,10 @@ if [ -n "$missing" ]; then
 	echo "install-deps: installing$missing"
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
-	# nginx and ZooKeeper are for tests, which start their own on 127.0.0.1: no system service.
-	for svc in nginx zookeeper; do
+	# nginx, ZooKeeper and Docker are for tests, which start their own on 127.0.0.1 (dockerd with
+	# its own socket, data and exec directories): no system service, and no socket that would
+	# start one.
+	for svc in nginx zookeeper docker.socket docker containerd; do
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	done
 fi

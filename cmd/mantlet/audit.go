@@ -90,12 +90,21 @@ func runAudit(cmd *cobra.Command, o *auditOptions, input string, stdout, stderr 
 		ReportDir:   o.reportDir,
 		Min:         map[string]int{"cis-level1": plan.Audit.CISLevel1Min, "cis-level2": plan.Audit.CISLevel2Min},
 		Waivers:     waivers,
+		Docker:      dockerPolicy(plan.Docker),
 		// oscap exits 2 whenever a rule fails, an answer the audit reads from the results:
 		// only what runs at debug level is logged; real failures come back as errors.
 		Runner: command.Exec{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug + auditLogLevel(cmd)}))},
 	}
 	_, err = audit.Run(cmd.Context(), opts, stdout)
 	return err
+}
+
+// dockerPolicy is what the plan's docker section asks of the image's Docker daemon.
+func dockerPolicy(d *spec.PlanDocker) audit.DockerPolicy {
+	if d == nil {
+		return audit.DockerPolicy{}
+	}
+	return audit.DockerPolicy{Configured: true, UsernsRemapOptOut: d.UsernsRemapOptOutReason, MemoryMax: d.ContainersMemoryMax}
 }
 
 // auditLogLevel is 0 (debug: every command) with --verbose, else above error: silent.

@@ -31,6 +31,8 @@ type Options struct {
 	Min map[string]int
 	// Waivers accept rules that do not pass.
 	Waivers []Waiver
+	// Docker is what the profiles ask of the Docker daemon.
+	Docker DockerPolicy
 	// Boot, for a disk image, also boots it and evaluates the benchmarks in the running
 	// machine; a rule's result is then the booted one wherever the booted scan could judge it.
 	Boot        bool
@@ -42,6 +44,8 @@ type Options struct {
 type Report struct {
 	Benchmarks []BenchmarkReport
 	Components []Finding
+	// Waived are component findings the profiles accept, each with the profile's reason.
+	Waived []Finding
 	// Stale are waivers of rules that pass (in some benchmark) and fail in none.
 	Stale []Waiver
 	// Unused are waivers of rules that neither pass nor fail in any benchmark (not
@@ -126,7 +130,9 @@ func Run(ctx context.Context, opts Options, w io.Writer) (*Report, error) {
 	} else {
 		rep.Components = append(rep.Components, CheckSSHD(out)...)
 	}
-	rep.Components = append(rep.Components, CheckDocker(root)...)
+	docker, waived := CheckDocker(root, opts.Docker)
+	rep.Components = append(rep.Components, docker...)
+	rep.Waived = append(rep.Waived, waived...)
 	rep.Components = append(rep.Components, CheckSudoers(root)...)
 	rep.Components = append(rep.Components, CheckKeyMaterial(root)...)
 	rep.Components = append(rep.Components, CheckFiles(root)...)

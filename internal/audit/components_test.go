@@ -140,50 +140,6 @@ func TestCheckKeyMaterial(t *testing.T) {
 	}
 }
 
-const goodDaemon = `{"icc": false, "no-new-privileges": true, "live-restore": true, "userland-proxy": false,
- "log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "userns-remap": "default"}`
-
-func TestCheckDocker(t *testing.T) {
-	if fs := CheckDocker(tree(t, map[string]string{"etc/motd": ""})); len(fs) > 0 {
-		t.Errorf("no docker: %s", findings(fs))
-	}
-	unit := "[Service]\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n"
-	good := map[string]string{"usr/sbin/dockerd": "", "etc/docker/daemon.json": goodDaemon, "lib/systemd/system/docker.service": unit}
-	if fs := CheckDocker(tree(t, good)); len(fs) > 0 {
-		t.Errorf("good docker: %s", findings(fs))
-	}
-	with := func(k, v string) map[string]string {
-		m := map[string]string{}
-		for a, b := range good {
-			m[a] = b
-		}
-		m[k] = v
-		return m
-	}
-	for name, tc := range map[string]struct {
-		files map[string]string
-		want  string
-	}{
-		"no daemon.json": {map[string]string{"usr/sbin/dockerd": ""}, "daemon.json: open"},
-		"icc":            {with("etc/docker/daemon.json", strings.Replace(goodDaemon, `"icc": false`, `"icc": true`, 1)), "daemon.json icc: want false"},
-		"no log limit":   {with("etc/docker/daemon.json", strings.Replace(goodDaemon, `"max-size": "10m", `, "", 1)), "no max-size"},
-		"insecure":       {with("etc/docker/daemon.json", strings.Replace(goodDaemon, `"icc"`, `"insecure-registries": ["r:5000"], "icc"`, 1)), "insecure-registries"},
-		"no userns":      {with("etc/docker/daemon.json", strings.Replace(goodDaemon, `, "userns-remap": "default"`, "", 1)), "userns-remap: not set"},
-		"tcp in json":    {with("etc/docker/daemon.json", strings.Replace(goodDaemon, `"icc"`, `"hosts": ["tcp://0.0.0.0:2375"], "icc"`, 1)), "tcp://0.0.0.0:2375 without tlsverify"},
-		"tcp in drop-in": {with("etc/systemd/system/docker.service.d/tcp.conf", "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H tcp://0.0.0.0:2375\n"), "listens on TCP without --tlsverify"},
-		"bad json":       {with("etc/docker/daemon.json", "{"), "daemon.json: unexpected end"},
-	} {
-		got := findings(CheckDocker(tree(t, tc.files)))
-		if !strings.Contains(got, tc.want) {
-			t.Errorf("%s: findings %q, want %q", name, got, tc.want)
-		}
-	}
-	tlsJSON := strings.Replace(goodDaemon, `"icc"`, `"hosts": ["tcp://0.0.0.0:2376"], "tlsverify": true, "tlscacert": "/etc/mantlet/ca.pem", "tlscert": "/etc/mantlet/node.pem", "tlskey": "/etc/mantlet/node.key", "icc"`, 1)
-	if fs := CheckDocker(tree(t, with("etc/docker/daemon.json", tlsJSON))); len(fs) > 0 {
-		t.Errorf("TCP with TLS: %s", findings(fs))
-	}
-}
-
 func TestCheckFiles(t *testing.T) {
 	root := tree(t, map[string]string{
 		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\n",

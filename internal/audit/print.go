@@ -61,6 +61,9 @@ func Print(w io.Writer, rep *Report) {
 		}
 	}
 	fmt.Fprintf(w, "\ncomponent checks (sshd -T, docker, sudoers, key material, world-writable and unowned files)\n")
+	for _, f := range rep.Waived {
+		fmt.Fprintf(w, "  waived   %s\n", f)
+	}
 	if len(rep.Components) == 0 {
 		fmt.Fprintf(w, "  all pass\n")
 	}

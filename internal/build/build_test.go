@@ -32,6 +32,7 @@ func testPlan() *spec.Plan {
 		},
 		Enable: []string{"ssh.service", "systemd-networkd.service"},
 		Mask:   []string{"getty@tty1.service"},
+		Docker: &spec.PlanDocker{UsernsRemap: true, ContainersMemoryMax: "4G", LogMaxSize: 10 << 20, LogMaxFiles: 3},
 	}
 }
 

@@ -91,6 +91,16 @@ func customizeScript(p *spec.Plan) string {
 		w("chown %s %s", shellQuote(f.Owner), shellQuote(f.Path))
 		w("chmod %04o %s", f.Mode.Perm()|f.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky), shellQuote(f.Path))
 	}
+	if d := p.Docker; d != nil && d.UsernsRemap {
+		u := spec.DockerRemapUser
+		w("")
+		w("# Docker's userns-remap \"default\": containers run as the subordinate ids of %s. Made", u)
+		w("# here, with a fixed range, not by dockerd on its first start.")
+		w("groupadd --system %s", u)
+		w("useradd --system --gid %s --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment 'Docker user namespaces' %s", u, u)
+		w("echo '%s:%d:%d' >> /etc/subuid", u, spec.DockerSubIDStart, spec.DockerSubIDCount)
+		w("echo '%s:%d:%d' >> /etc/subgid", u, spec.DockerSubIDStart, spec.DockerSubIDCount)
+	}
 	w("")
 	w("# Users and groups the profiles declare in sysusers.d, made now rather than on each boot.")
 	w("systemd-sysusers")

@@ -23,6 +23,22 @@ func TestCustomizeScriptQuotesPaths(t *testing.T) {
 	}
 }
 
+// The dockremap user comes with userns-remap only.
+func TestCustomizeScriptDockremap(t *testing.T) {
+	p := testPlan()
+	if s := customizeScript(p); !strings.Contains(s, "useradd --system --gid dockremap") || !strings.Contains(s, "echo 'dockremap:100000:65536' >> /etc/subgid") {
+		t.Errorf("userns-remap without the dockremap user:\n%s", s)
+	}
+	p.Docker.UsernsRemap = false
+	if s := customizeScript(p); strings.Contains(s, "dockremap") {
+		t.Errorf("dockremap made although userns-remap is off:\n%s", s)
+	}
+	p.Docker = nil
+	if s := customizeScript(p); strings.Contains(s, "dockremap") {
+		t.Errorf("dockremap made without Docker:\n%s", s)
+	}
+}
+
 func TestCopyEmbeddedMakesScriptsExecutable(t *testing.T) {
 	dst := t.TempDir()
 	if err := copyEmbedded(imageFiles, "imagefiles", dst); err != nil {

@@ -93,6 +93,9 @@ func expand(img *Image, dir string, mirror *Mirror, profiles []profileFile) (*Pl
 			p.Firewall.TCP = append(p.Firewall.TCP, prof.Firewall.TCP...)
 			p.Firewall.UDP = append(p.Firewall.UDP, prof.Firewall.UDP...)
 		}
+		if prof.Docker != nil {
+			p.Docker = mergeDocker(p.Docker, prof.Docker)
+		}
 		if a := prof.Audit; a != nil {
 			p.Audit.CISLevel1Min = cmp.Or(a.CISLevel1Min, p.Audit.CISLevel1Min)
 			p.Audit.CISLevel2Min = cmp.Or(a.CISLevel2Min, p.Audit.CISLevel2Min)
@@ -102,6 +105,21 @@ func expand(img *Image, dir string, mirror *Mirror, profiles []profileFile) (*Pl
 			}
 		}
 	}
+	if d := p.Docker; d != nil {
+		// The daemon, its unit drop-in, the containers' slice and containerd's configuration come
+		// with the docker section.
+		pkgs = append(pkgs, DockerPackage)
+		p.Files = slices.DeleteFunc(p.Files, func(f PlanFile) bool { return slices.Contains(dockerRendered, f.Path) })
+		p.Files = append(p.Files,
+			PlanFile{Path: DockerDaemonJSON, Mode: 0o644, Owner: defaultOwner, Data: RenderDockerDaemon(d)},
+			PlanFile{Path: DockerDropIn, Mode: 0o644, Owner: defaultOwner, Data: RenderDockerDropIn(d)},
+			PlanFile{Path: ContainersSlicePath, Mode: 0o644, Owner: defaultOwner, Data: RenderContainersSlice(d)},
+			PlanFile{Path: ContainerdConfig, Mode: 0o644, Owner: defaultOwner, Data: RenderContainerdConfig()})
+		p.applyServices(Services{Enable: []string{"containerd.service", "docker.socket", "docker.service"}})
+		if d.TCPPort != 0 && p.Firewall != nil {
+			p.Firewall.TCP = append(p.Firewall.TCP, d.TCPPort)
+		}
+	}
 	if fw := p.Firewall; fw != nil {
 		slices.Sort(fw.TCP)
 		fw.TCP = slices.Compact(fw.TCP)
@@ -109,7 +127,7 @@ func expand(img *Image, dir string, mirror *Mirror, profiles []profileFile) (*Pl
 		fw.UDP = slices.Compact(fw.UDP)
 		// The rules file, the package that loads it and its unit come with the firewall.
 		p.Files = slices.DeleteFunc(p.Files, func(f PlanFile) bool { return f.Path == NftablesConf })
-		p.Files = append(p.Files, PlanFile{Path: NftablesConf, Mode: 0o600, Owner: defaultOwner, Data: []byte(RenderNftables(fw))})
+		p.Files = append(p.Files, PlanFile{Path: NftablesConf, Mode: 0o600, Owner: defaultOwner, Data: []byte(RenderNftables(fw, p.Docker))})
 		pkgs = append(pkgs, "nftables")
 		p.applyServices(Services{Enable: []string{"nftables.service"}})
 	}

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -68,8 +70,38 @@ func TestNewPlanNoFirewall(t *testing.T) {
 }
 
 func TestRenderNftablesNoPorts(t *testing.T) {
-	conf := RenderNftables(&Firewall{})
+	conf := RenderNftables(&Firewall{}, nil)
 	if strings.Contains(conf, "dport {") || !strings.Contains(conf, "type filter hook input priority filter; policy drop;") {
 		t.Errorf("no ports:\n%s", conf)
+	}
+}
+
+// The rendered rules load into a real nftables (Debian's nft), in a network namespace of
+// their own so that this machine's ruleset is never touched, and load again over themselves
+// (a reload), with and without Docker.
+func TestRenderNftablesLoads(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loading rules in a new network namespace needs root")
+	}
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("nft not installed (Debian package nftables; make deps)")
+	}
+	fw := &Firewall{TCP: []int{22, 2376}, UDP: []int{8301}}
+	for name, d := range map[string]*PlanDocker{"plain": nil, "docker": {TCPPort: 2376}} {
+		conf := filepath.Join(t.TempDir(), "nftables.conf")
+		if err := os.WriteFile(conf, []byte(RenderNftables(fw, d)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("unshare", "--net", "sh", "-c", `"$0" -f "$1" && "$0" -f "$1" && "$0" list ruleset`, nft, conf).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: nft -f: %v\n%s", name, err, out)
+		}
+		if d != nil && !strings.Contains(string(out), `oifname "docker0" ct status dnat meta l4proto udp ct original proto-dst 8301 accept`) {
+			t.Errorf("%s: the loaded ruleset lacks the published UDP port:\n%s", name, out)
+		}
+		if strings.Contains(string(out), "[invalid type]") {
+			t.Errorf("%s: nft lists an invalid type:\n%s", name, out)
+		}
 	}
 }

@@ -62,6 +62,7 @@ func NewPlan(imagePath, profilePath, sourcesRoot string) (*Plan, Errors, error) 
 	if img != nil {
 		errs = append(errs, secondKernels(img, l.loaded)...)
 	}
+	collect(nil, checkDockerProfiles(l.loaded))
 	if len(errs) > 0 {
 		return nil, warns, errs
 	}

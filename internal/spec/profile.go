@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -61,9 +62,18 @@ func ValidateProfile(prof *Profile, pos *Positions) (warnings, errs Errors) {
 			c.source("audit.waivers", dir, a.Waivers)
 		}
 	}
+	if prof.Docker != nil {
+		c.docker(prof.Docker)
+	}
 	for i, f := range prof.Files {
 		if f.Path == NftablesConf && prof.Firewall != nil {
 			c.errorf(fmt.Sprintf("files[%d].path", i), "%s is rendered from firewall: place no file there", NftablesConf)
+		}
+		// Always refused, with or without a docker section here: the one that renders it
+		// may be in another profile, and a hand-written daemon.json is what the section
+		// replaces.
+		if slices.Contains(dockerRendered, f.Path) {
+			c.errorf(fmt.Sprintf("files[%d].path", i), "%s is rendered from the docker section: set docker fields instead", f.Path)
 		}
 	}
 	return c.done()

@@ -18,6 +18,7 @@ var baseProfile = []struct{ key, text string }{
 	{"cmdline", "cmdline: [quiet]\n"},
 	{"firewall", "firewall:\n  tcp: [22, 443]\n  udp: []\n"},
 	{"audit", "audit:\n  cis_level1_min: 95\n  cis_level2_min: 90\n  waivers: files/issue\n"},
+	{"docker", "docker:\n  tcp: {port: 2376, tls: true}\n  userns_remap: true\n  containers_memory_max: 4GiB\n  log_max_size: 10MiB\n  log_max_files: 3\n"},
 }
 
 // profileDir makes dir/profiles with base.yaml, files/issue, a directory files/dir and a
@@ -142,6 +143,26 @@ func TestValidateProfile(t *testing.T) {
 		{"waivers escape", "audit", "audit:\n  waivers: ../secret\n", "audit.waivers", 2, "leaves the profile's directory", false},
 		{"audit unknown field", "audit", "audit:\n  level1: 95\n", "audit.level1", 2, "unknown field", false},
 		{"cmdline space", "cmdline", "cmdline: [\"a b\"]\n", "cmdline[0]", 1, "whitespace", false},
+		{"docker tcp without tls", "docker", "docker:\n  tcp:\n    port: 2375\n    tls: false\n", "docker.tcp.tls", 4, "false is refused: dockerd never listens on TCP without TLS", false},
+		{"docker tcp tls missing", "docker", "docker:\n  tcp: {port: 2376}\n", "docker.tcp.tls", 2, "required: set tls: true", false},
+		{"docker tcp tls not a bool", "docker", "docker:\n  tcp: {tls: yes}\n", "docker.tcp.tls", 2, `expected true or false, found "yes"`, false},
+		{"docker tcp port", "docker", "docker:\n  tcp: {port: 70000, tls: true}\n", "docker.tcp.port", 2, "not a port", false},
+		{"docker tcp default port", "docker", "docker:\n  tcp: {tls: true}\n", "", 0, "", false},
+		{"docker userns off without reason", "docker", "docker:\n  userns_remap: false\n", "docker.userns_remap", 2, "false needs docker.userns_remap_optout_reason", false},
+		{"docker userns off blank reason", "docker", "docker:\n  userns_remap: false\n  userns_remap_optout_reason: \" \"\n", "docker.userns_remap", 2, "false needs docker.userns_remap_optout_reason", false},
+		{"docker userns off with reason", "docker", "docker:\n  userns_remap: false\n  userns_remap_optout_reason: the storage driver of this role needs host ids\n", "", 0, "", false},
+		{"docker reason without opt-out", "docker", "docker:\n  userns_remap_optout_reason: why\n", "docker.userns_remap_optout_reason", 2, "ignored", true},
+		{"docker reason two lines", "docker", "docker:\n  userns_remap: false\n  userns_remap_optout_reason: \"a\\nb\"\n", "docker.userns_remap_optout_reason", 3, "one line", false},
+		{"docker memory unit", "docker", "docker:\n  containers_memory_max: 4GB\n", "docker.containers_memory_max", 2, "ambiguous", false},
+		{"docker memory tiny", "docker", "docker:\n  containers_memory_max: 1MiB\n", "docker.containers_memory_max", 2, "less than 64MiB", false},
+		{"docker memory percent", "docker", "docker:\n  containers_memory_max: 75%\n", "", 0, "", false},
+		{"docker memory percent over", "docker", "docker:\n  containers_memory_max: 101%\n", "docker.containers_memory_max", 2, "not a percentage", false},
+		{"docker log size", "docker", "docker:\n  log_max_size: 10m\n", "docker.log_max_size", 2, "unknown unit", false},
+		{"docker log files zero", "docker", "docker:\n  log_max_files: 0\n", "docker.log_max_files", 2, "at least 1", false},
+		{"docker unknown field", "docker", "docker:\n  hosts: [tcp://0.0.0.0:2375]\n", "docker.hosts", 2, "unknown field", false},
+		{"daemon.json placed", "files", file("path: /etc/docker/daemon.json", "content: \"{}\""), "files[0].path", 2, "rendered from the docker section", false},
+		{"containerd config placed", "files", file("path: /etc/containerd/config.toml", "content: x"), "files[0].path", 2, "rendered from the docker section", false},
+		{"docker drop-in placed", "files", file("path: /etc/systemd/system/docker.service.d/50-mantlet.conf", "content: x"), "files[0].path", 2, "rendered from the docker section", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc, start := profileWith(tc.key, tc.snippet)

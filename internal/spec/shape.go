@@ -58,6 +58,11 @@ func (s *shape) walk(n *yaml.Node, t reflect.Type, path string) {
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 			want = "an integer"
 		}
+	case reflect.Bool:
+		// YAML 1.2, as yaml.v3 reads it: true and false only (yes, no, on, off are strings).
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+			want = "true or false"
+		}
 	default:
 		want = "a supported type (" + t.String() + ")"
 	}

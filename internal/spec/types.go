@@ -96,6 +96,8 @@ type Profile struct {
 	Firewall *Firewall `yaml:"firewall,omitempty"`
 	// Audit is what `mantlet audit` holds the built image to.
 	Audit *Audit `yaml:"audit,omitempty"`
+	// Docker, when set, installs the Docker daemon (docker.io) locked down: see Docker.
+	Docker *Docker `yaml:"docker,omitempty"`
 }
 
 // Firewall lists the inbound ports a role opens; everything else inbound is dropped.
@@ -113,6 +115,38 @@ type Audit struct {
 	CISLevel2Min int `yaml:"cis_level2_min"`
 	// Waivers is a YAML file relative to the profile: a list of {rule, reason}.
 	Waivers string `yaml:"waivers"`
+}
+
+// Docker configures the Docker daemon. What the build renders from it (daemon.json, a drop-in
+// of docker.service, the containers' slice) always has icc off, no-new-privileges,
+// live-restore, no userland proxy, limited container logs and no insecure registries; these
+// fields set what a role may choose. A later profile's field replaces an earlier one's.
+type Docker struct {
+	// TCP, when set, makes dockerd listen on TCP besides its unix socket, with TLS and client
+	// certificates verified against the cluster CA (the node certificates of `mantlet
+	// ignition`). Absent: the unix socket only. A later profile cannot take it away.
+	TCP *DockerTCP `yaml:"tcp,omitempty"`
+	// UsernsRemap runs containers in a user namespace (userns-remap "default", the dockremap
+	// user the build makes); unset means true. false needs UsernsRemapOptOutReason.
+	UsernsRemap *bool `yaml:"userns_remap,omitempty"`
+	// UsernsRemapOptOutReason says why this role's containers run without user namespaces;
+	// the audit prints it.
+	UsernsRemapOptOutReason string `yaml:"userns_remap_optout_reason"`
+	// ContainersMemoryMax is the MemoryMax of the slice every container runs in: a size
+	// (4GiB, 512MiB) or a percentage of the machine's memory (75%). Some profile must set it.
+	ContainersMemoryMax string `yaml:"containers_memory_max"`
+	// LogMaxSize is the size at which a container's log is rotated (default 10MiB).
+	LogMaxSize string `yaml:"log_max_size"`
+	// LogMaxFiles is how many log files a container keeps (default 3).
+	LogMaxFiles int `yaml:"log_max_files"`
+}
+
+// DockerTCP is the TCP listener of dockerd.
+type DockerTCP struct {
+	// Port defaults to 2376, Docker's TLS port.
+	Port int `yaml:"port"`
+	// TLS must be true: dockerd never listens on TCP without TLS verification.
+	TLS *bool `yaml:"tls"`
 }
 
 // File is one file the profile places in the image.
@@ -163,6 +197,8 @@ type Plan struct {
 	// Firewall is nil when no profile declares one: then no nftables.conf is rendered.
 	Firewall *Firewall // ports sorted, unique
 	Audit    PlanAudit
+	// Docker is nil when no profile has a docker section: then Docker is not installed.
+	Docker *PlanDocker
 	// ImageDigest is the sha256 of the image definition and every profile file, as read.
 	ImageDigest string
 }
@@ -184,6 +220,20 @@ type PlanAudit struct {
 	CISLevel1Min int
 	CISLevel2Min int
 	Waivers      []WaiverFile // in order of application
+}
+
+// PlanDocker is the merged docker section of the profiles, defaults filled in: what the
+// rendered daemon.json, docker.service drop-in and containers' slice say.
+type PlanDocker struct {
+	// TCPPort is the port dockerd listens on, with TLS verification; 0: the unix socket only.
+	TCPPort int
+	// UsernsRemap is userns-remap "default"; when false, UsernsRemapOptOutReason says why.
+	UsernsRemap             bool
+	UsernsRemapOptOutReason string `json:",omitempty"`
+	// ContainersMemoryMax is the slice's MemoryMax as systemd reads it: 4G, 512M, 75%.
+	ContainersMemoryMax string
+	LogMaxSize          int64 // bytes
+	LogMaxFiles         int
 }
 
 // WaiverFile is one profile's waiver file.

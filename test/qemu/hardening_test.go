@@ -21,8 +21,9 @@ import (
 )
 
 // TestHardenedImage boots the default image and checks the hardening of the base profile from
-// outside (ssh-audit against the forwarded sshd) and inside (listening ports, sshd -T, the
-// firewall, auditd, AppArmor, sysctls, mount options): what an offline scan cannot judge.
+// outside (ssh-audit against the forwarded sshd) and inside (the Docker daemon, listening
+// ports, sshd -T, the firewall, auditd, AppArmor, sysctls, mount options): what an offline scan
+// cannot judge.
 func TestHardenedImage(t *testing.T) {
 	b := defaultBuild(t)
 	sshAudit, err := exec.LookPath("ssh-audit")
@@ -83,6 +84,9 @@ func TestHardenedImage(t *testing.T) {
 			t.Errorf("ssh-audit: exit %d, failures:\n%s\noutput:\n%s", code, strings.Join(fails, "\n"), out.String())
 		}
 	})
+
+	// Before the ports: dockerd is up (and has not opened any) when they are listed.
+	t.Run("docker", func(t *testing.T) { checkDocker(t, c, plan.Docker) })
 
 	t.Run("listening ports", func(t *testing.T) {
 		allowed := append([]int{22}, plan.Firewall.TCP...)
