@@ -19,6 +19,12 @@ const (
 	ClusterTarget      = "mantlet-cluster.target"
 	ClusterTargetPath  = "/usr/lib/systemd/system/" + ClusterTarget
 	ClusterTargetWants = "/etc/systemd/system/multi-user.target.wants/" + ClusterTarget
+	// BootedUnit prints BootedMarker on the console once multi-user.target is reached.
+	BootedUnit      = "mantlet-booted.service"
+	BootedUnitPath  = "/usr/lib/systemd/system/" + BootedUnit
+	BootedUnitWants = "/etc/systemd/system/multi-user.target.wants/" + BootedUnit
+	// BootedMarker starts the console line that says the boot has finished, every boot.
+	BootedMarker = "mantlet: boot finished"
 )
 
 //go:embed units/mantlet-firstboot.service
@@ -29,6 +35,9 @@ var sshDropIn []byte
 
 //go:embed units/mantlet-cluster.target
 var clusterTarget []byte
+
+//go:embed units/mantlet-booted.service
+var bootedUnit []byte
 
 //go:embed units/component-mantlet-firstboot.conf
 var componentDropIn []byte
@@ -62,13 +71,15 @@ func ImageFiles() []ImageFile {
 		{Path: UnitPath, Mode: 0o644, Data: clone(unitFile)},
 		{Path: SSHDropInPath, Mode: 0o644, Data: clone(sshDropIn)},
 		{Path: ClusterTargetPath, Mode: 0o644, Data: clone(clusterTarget)},
+		{Path: BootedUnitPath, Mode: 0o644, Data: clone(bootedUnit)},
 	}
 	for _, u := range Components {
 		files = append(files, ImageFile{Path: ComponentDropInPath(u), Mode: 0o644, Data: clone(componentDropIn)})
 	}
 	return append(files,
 		ImageFile{Path: WantsPath, Mode: fs.ModeSymlink | 0o777, Symlink: UnitPath},
-		ImageFile{Path: ClusterTargetWants, Mode: fs.ModeSymlink | 0o777, Symlink: ClusterTargetPath})
+		ImageFile{Path: ClusterTargetWants, Mode: fs.ModeSymlink | 0o777, Symlink: ClusterTargetPath},
+		ImageFile{Path: BootedUnitWants, Mode: fs.ModeSymlink | 0o777, Symlink: BootedUnitPath})
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

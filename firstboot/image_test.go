@@ -49,6 +49,19 @@ func TestImageFiles(t *testing.T) {
 		t.Errorf("cluster target not enabled: %+v", l)
 	}
 
+	booted, ok := byPath[BootedUnitPath]
+	if !ok {
+		t.Fatal("no boot-finished unit")
+	}
+	bs := parseUnit(t, BootedUnit, string(booted.Data))
+	if !slices.Contains(bs["Unit"]["After"], "multi-user.target") || !slices.Contains(bs["Unit"]["DefaultDependencies"], "no") ||
+		!slices.Contains(bs["Install"]["WantedBy"], "multi-user.target") || !strings.Contains(string(booted.Data), BootedMarker) {
+		t.Errorf("boot-finished unit %v", bs)
+	}
+	if l := byPath[BootedUnitWants]; l.Symlink != BootedUnitPath {
+		t.Errorf("boot-finished unit not enabled: %+v", l)
+	}
+
 	// every cluster component requires first boot
 	for _, u := range Components {
 		f, ok := byPath["/usr/lib/systemd/system/"+u+".d/10-mantlet-firstboot.conf"]
@@ -84,7 +97,7 @@ func TestImageFiles(t *testing.T) {
 	}
 	var links []ImageFile
 	for _, f := range files {
-		if f.Symlink != "" && f.Path != ClusterTargetWants {
+		if f.Symlink != "" && f.Path != ClusterTargetWants && f.Path != BootedUnitWants {
 			links = append(links, f)
 			if f.Mode != fs.ModeSymlink|0o777 || f.Symlink != UnitPath {
 				t.Errorf("symlink %+v", f)

@@ -8,11 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mantlet/mantlet/firstboot"
 	"github.com/mantlet/mantlet/internal/command"
 	"github.com/mantlet/mantlet/internal/fsutil"
 	"github.com/mantlet/mantlet/internal/qemu"
@@ -41,8 +41,6 @@ type BootOptions struct {
 	// ConsoleLog receives the machine's serial console.
 	ConsoleLog string
 }
-
-var multiUserReached = regexp.MustCompile(`Reached target .*multi-user\.target`)
 
 // bootIgnition is an Ignition config that adds the audit's administrator with key.
 func bootIgnition(authorizedKey string) ([]byte, error) {
@@ -88,11 +86,11 @@ func scanBooted(ctx context.Context, r command.Runner, image, datastream, work, 
 		return nil, fmt.Errorf("boot the image: %w", err)
 	}
 	defer m.Stop()
-	if err := m.WaitFor(ctx, multiUserReached, 15*time.Minute); err != nil {
+	if err := m.WaitFor(ctx, firstboot.BootedMarker, 15*time.Minute); err != nil {
 		return nil, fmt.Errorf("boot the image: %w (console: %s)", err, o.ConsoleLog)
 	}
-	if err := m.WaitFor(ctx, "mantlet-firstboot: done", 5*time.Minute); err != nil {
-		return nil, fmt.Errorf("boot the image: first boot did not finish: %w (console: %s)", err, o.ConsoleLog)
+	if !strings.Contains(m.Console(), "mantlet-firstboot: done") {
+		return nil, fmt.Errorf("boot the image: first boot did not finish (console: %s)", o.ConsoleLog)
 	}
 	fps := qemu.HostKeyFingerprints(m.Console())
 	c, err := qemu.DialSSH(ctx, m.SSHPort(), bootUser, signer, fps, 5*time.Minute)

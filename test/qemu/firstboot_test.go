@@ -83,7 +83,7 @@ func TestFirstbootAppliesConfigOnce(t *testing.T) {
 
 	m := startPersistent(t, ctx, disk, cfg)
 	start := time.Now()
-	if err := m.WaitFor(ctx, multiUser, bootTimeout); err != nil {
+	if err := m.WaitFor(ctx, booted, bootTimeout); err != nil {
 		t.Fatalf("first boot: multi-user not reached: %v", err)
 	}
 	if err := m.WaitFor(ctx, "mantlet-firstboot: done", 2*time.Minute); err != nil {
@@ -130,7 +130,7 @@ func TestFirstbootAppliesConfigOnce(t *testing.T) {
 
 	// Second boot of the same disk: the agent's unit is skipped, host keys are the same.
 	m2 := startPersistent(t, ctx, disk, cfg)
-	if err := m2.WaitFor(ctx, multiUser, bootTimeout); err != nil {
+	if err := m2.WaitFor(ctx, booted, bootTimeout); err != nil {
 		t.Fatalf("second boot: multi-user not reached: %v", err)
 	}
 	if strings.Contains(m2.Console(), "mantlet-firstboot: starting") || strings.Contains(m2.Console(), "creating the state partition") {
@@ -176,7 +176,7 @@ func TestFirstbootBrokenConfig(t *testing.T) {
 		t.Fatalf("the cluster target's dependency failure is not on the console: %v", err)
 	}
 	// Host keys are made even when the config fails, so that sshd can start.
-	if err := m.WaitFor(ctx, multiUser, bootTimeout); err != nil {
+	if err := m.WaitFor(ctx, booted, bootTimeout); err != nil {
 		t.Fatalf("multi-user not reached: %v", err)
 	}
 	if fps := qemu.HostKeyFingerprints(m.Console()); len(fps) != 3 {
@@ -184,6 +184,9 @@ func TestFirstbootBrokenConfig(t *testing.T) {
 	}
 	if clusterReached.MatchString(m.Console()) {
 		t.Error("mantlet-cluster.target was reached although first boot failed")
+	}
+	if !regexp.MustCompile(`mantlet: boot finished; failed units: .*mantlet-firstboot\.service`).MatchString(m.Console()) {
+		t.Error("the boot-finished line does not name mantlet-firstboot.service as failed")
 	}
 	if strings.Contains(m.Console(), testSecret) {
 		t.Fatal("the secret reached the console")

@@ -109,7 +109,7 @@ func TestCustomKernel(t *testing.T) {
 	defer cancel()
 	start = time.Now()
 	vm := startVM(t, ctx, b.output(t, "qcow2"), ignitionWithAdmin(t, authorized))
-	if err := vm.WaitFor(ctx, multiUser, bootTimeout); err != nil {
+	if err := vm.WaitFor(ctx, booted, bootTimeout); err != nil {
 		t.Fatalf("multi-user not reached: %v", err)
 	}
 	t.Logf("multi-user.target reached %.1f s after QEMU started", time.Since(start).Seconds())
