@@ -29,8 +29,10 @@ func TestMerge(t *testing.T) {
 		"probe_error":    "pass",    // booted cannot judge: the offline result stays
 		"offline_only":   "notapplicable",
 		"both_undecided": "unknown",
+		"skipped_booted": "pass", // the booted scan skipped it: the offline result stays
 	})
 	booted := results(map[string]string{
+		"skipped_booted": "notselected",
 		"unit_enabled":   "pass",
 		"partition_tmp":  "pass",
 		"file_mode":      "fail",
@@ -49,6 +51,7 @@ func TestMerge(t *testing.T) {
 		"offline_only":   {"notapplicable", FromOffline},
 		"booted_only":    {"pass", FromBooted},
 		"both_undecided": {"error", FromBooted},
+		"skipped_booted": {"pass", FromOffline},
 	}
 	if len(m.Rules) != len(want) {
 		t.Errorf("merged %d rules, want %d", len(m.Rules), len(want))
@@ -58,7 +61,7 @@ func TestMerge(t *testing.T) {
 			t.Errorf("%s = %v, want %v", r, got, w)
 		}
 	}
-	if m.Counts["pass"] != 4 || m.Counts["fail"] != 2 || m.Counts["error"] != 1 || m.Counts["notapplicable"] != 1 {
+	if m.Counts["pass"] != 5 || m.Counts["fail"] != 2 || m.Counts["error"] != 1 || m.Counts["notapplicable"] != 1 {
 		t.Errorf("counts %v", m.Counts)
 	}
 	if got := regressions(offline, booted); len(got) != 1 || got[0].Rule != rule+"file_mode" {
@@ -164,7 +167,7 @@ func TestScannerRunsFromItsBundle(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "OpenSCAP command line tool") {
 		t.Fatalf("oscap from the bundle: %v: %s", err, out)
 	}
-	if got := scannerCommand("/run/x", "prof", "/run/x/r.xml"); !strings.Contains(got, "/run/x/lib/ld-linux-x86-64.so.2 --library-path /run/x/lib /run/x/bin/oscap xccdf eval --skip-validation --profile prof --results /run/x/r.xml /run/x/ds.xml") {
+	if got := scannerCommand("/run/x", "prof", "/run/x/r.xml", []string{"r1", "r2"}); !strings.Contains(got, "/run/x/lib/ld-linux-x86-64.so.2 --library-path /run/x/lib /run/x/bin/oscap xccdf eval --skip-validation --profile prof --skip-rule r1 --skip-rule r2 --results /run/x/r.xml /run/x/ds.xml") {
 		t.Errorf("scannerCommand = %s", got)
 	}
 }

@@ -28,7 +28,7 @@ var undecided = []string{"error", "unknown"}
 
 // Merge combines the results of the offline and the booted scan of one benchmark: a rule's
 // result is the booted one unless the booted scan could not judge it (error, unknown) and the
-// offline scan could.
+// offline scan could, or the booted scan skipped it (notselected) and the offline scan did not.
 func Merge(offline, booted *Results) *Results {
 	m := &Results{Rules: map[string]string{}, Counts: map[string]int{}, From: map[string]string{}}
 	set := func(rule, result, from string) {
@@ -39,6 +39,9 @@ func Merge(offline, booted *Results) *Results {
 	}
 	for r, res := range booted.Rules {
 		if old, ok := m.Rules[r]; ok && slices.Contains(undecided, res) && !slices.Contains(undecided, old) {
+			continue
+		}
+		if old, ok := m.Rules[r]; ok && res == "notselected" && old != "notselected" {
 			continue
 		}
 		set(r, res, FromBooted)

@@ -121,10 +121,14 @@ func buildScanner(ctx context.Context, r command.Runner, datastream, dir string)
 }
 
 // scannerCommand is the shell command, run as root in the machine, that evaluates profile
-// with the bundle unpacked in dir and writes the results to results.
-func scannerCommand(dir, profile, results string) string {
+// with the bundle unpacked in dir, skipping the rules skip, and writes the results to results.
+func scannerCommand(dir, profile, results string, skip []string) string {
+	var skips strings.Builder
+	for _, r := range skip {
+		fmt.Fprintf(&skips, "--skip-rule %s ", r)
+	}
 	return fmt.Sprintf("env OSCAP_XSLT_PATH=%[1]s/share/xsl OSCAP_CPE_PATH=%[1]s/share/cpe LC_ALL=C "+
 		"%[1]s/%[2]s --library-path %[1]s/lib %[1]s/bin/oscap xccdf eval --skip-validation "+
-		"--profile %[3]s --results %[4]s %[1]s/%[5]s >/dev/null 2>%[4]s.log",
-		dir, scannerLoader, profile, results, scannerDS)
+		"--profile %[3]s %[6]s--results %[4]s %[1]s/%[5]s >/dev/null 2>%[4]s.log",
+		dir, scannerLoader, profile, results, scannerDS, skips.String())
 }
