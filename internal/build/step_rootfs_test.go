@@ -20,15 +20,7 @@ func TestMmdebstrapArgsOrder(t *testing.T) {
 	if args[0] != "--mode=unshare" {
 		t.Errorf("mode: %s", args[0])
 	}
-	idx := func(s string) int {
-		for i, a := range args {
-			if a == s {
-				return i
-			}
-		}
-		t.Fatalf("missing %q in %q", s, args)
-		return -1
-	}
+	idx := argIndex(t, args)
 	// Excludes before includes (dpkg applies them in order), suite and target before sources.
 	if idx("--dpkgopt=path-exclude=/usr/share/doc/*") > idx("--dpkgopt=path-include=/usr/share/doc/*/copyright") {
 		t.Error("path-include must follow path-exclude")
@@ -79,15 +71,7 @@ func TestMmdebstrapArgsKernelDeb(t *testing.T) {
 		Stage: "/w/stage", Cache: "/cache/debs", BootOut: "/w/boot", Packages: "/w/packages.tsv", Tar: "/w/root.tar", KernelDeb: deb,
 	})
 	golden(t, "mmdebstrap-kernel-deb.args.golden", []byte(strings.Join(args, "\n")+"\n"))
-	idx := func(s string) int {
-		for i, a := range args {
-			if a == s {
-				return i
-			}
-		}
-		t.Fatalf("missing %q in %q", s, args)
-		return -1
-	}
+	idx := argIndex(t, args)
 	// The file is its own --include; no archive kernel is asked for.
 	idx("--include=" + deb)
 	if i := idx("--include=openssh-server,systemd"); strings.Contains(args[i], "linux-image") {
@@ -134,5 +118,20 @@ func TestCheckKernelDeb(t *testing.T) {
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// argIndex returns a function that finds an argument's position in args, failing the test when
+// it is not there.
+func argIndex(t *testing.T, args []string) func(string) int {
+	return func(s string) int {
+		t.Helper()
+		for i, a := range args {
+			if a == s {
+				return i
+			}
+		}
+		t.Fatalf("missing %q in %q", s, args)
+		return -1
 	}
 }
