@@ -232,6 +232,10 @@ func RenderDockerDropIn(d *PlanDocker) []byte {
 	w("[Service]")
 	w("ExecStart=")
 	w("ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock")
+	w("# Debian's unit waits for dockerd without limit (TimeoutStartSec=0): a dockerd that hangs")
+	w("# would hold multi-user.target, and the boot would never finish. Ten minutes is ample even")
+	w("# under emulation; then the unit fails and the boot-finished line names it.")
+	w("TimeoutStartSec=10min")
 	return []byte(b.String())
 }
 

@@ -54,7 +54,7 @@ docker:
 	if !slices.Equal(base.Firewall.TCP, []int{22}) {
 		t.Errorf("the unix socket only, yet the firewall has %v", base.Firewall.TCP)
 	}
-	if dropIn := planFile(t, base, DockerDropIn); strings.Contains(dropIn, "AssertPathExists") || !strings.Contains(dropIn, "ExecStart=\nExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock\n") {
+	if dropIn := planFile(t, base, DockerDropIn); strings.Contains(dropIn, "AssertPathExists") || !strings.Contains(dropIn, "ExecStart=\nExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock\n") || !strings.Contains(dropIn, "\nTimeoutStartSec=10min\n") {
 		t.Errorf("drop-in:\n%s", dropIn)
 	}
 

@@ -81,6 +81,10 @@ func checkDocker(t *testing.T, c *qemu.SSHClient, d *spec.PlanDocker) {
 	if got := run("systemctl show -p MemoryMax --value " + spec.ContainersSlice); got != strconv.FormatInt(want, 10) {
 		t.Errorf("%s MemoryMax=%s, want %d (%s)", spec.ContainersSlice, got, want, d.ContainersMemoryMax)
 	}
+	// A dockerd that hangs fails its unit after a while instead of holding the boot forever.
+	if got := run("systemctl show -p TimeoutStartUSec --value docker.service"); got != "10min" {
+		t.Errorf("docker.service TimeoutStartUSec=%s, want 10min", got)
+	}
 	// The unix socket only: no TCP listener of dockerd or containerd, not even on loopback
 	// (containerd's CRI plugin, disabled, would open one).
 	for _, l := range strings.Split(run("sudo -n ss -tlnpH"), "\n") {
