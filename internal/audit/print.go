@@ -14,17 +14,9 @@ func Print(w io.Writer, rep *Report) {
 		br := &rep.Benchmarks[i]
 		res := br.Results
 		fmt.Fprintf(w, "\n%s (%s)\n", br.Benchmark.Title, br.Benchmark.Profile)
-		scans := []struct {
-			name string
-			res  *Results
-		}{{"offline", br.Offline}, {"booted", br.Booted}}
-		for _, sc := range scans {
-			if sc.res == nil || br.Booted == nil {
-				continue
-			}
-			fmt.Fprintf(w, "  %-8s %s; score %.1f%%\n", sc.name, countLine(sc.res), sc.res.Score())
-		}
 		if br.Booted != nil {
+			fmt.Fprintf(w, "  %-8s %s; score %.1f%%\n", "offline", countLine(br.Offline), br.Offline.Score())
+			fmt.Fprintf(w, "  %-8s %s; score %.1f%%\n", "booted", countLine(br.Booted), br.Booted.Score())
 			fmt.Fprintf(w, "  judged   the booted result where the booted scan could judge a rule, else the offline one\n")
 			for _, rr := range regressions(br.Offline, br.Booted) {
 				fmt.Fprintf(w, "  note     %s passes offline, %s in the booted machine\n", rr.Rule, rr.Result)
