@@ -112,30 +112,41 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	if err != nil {
 		return err
 	}
-	enabled, err := apply(ctx, fsys, o.Runner, j, con, f, raw)
+	a, err := apply(ctx, fsys, o.Runner, j, con, f, raw)
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
 	if o.Live {
-		return startUnits(ctx, o.Runner, enabled, con)
+		return startUnits(ctx, o.Runner, a, con)
 	}
 	return nil
 }
 
 // startUnits makes systemd see what the config wrote (units, drop-ins, enablement links) and
 // queues the start of the units it enables: the boot transaction was computed before they
-// existed. Without blocking: units ordered after first boot wait for it to finish.
-func startUnits(ctx context.Context, r command.Runner, enabled []string, con console) error {
+// existed. Without blocking: units ordered after first boot wait for it to finish. When the
+// config wrote network files, systemd-networkd reloads them: it may have configured the
+// links before they existed (first boot is not ordered before the network, which the
+// network providers need).
+func startUnits(ctx context.Context, r command.Runner, a applied, con console) error {
 	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"daemon-reload"}}); err != nil {
 		return fmt.Errorf("systemctl daemon-reload: %w", err)
 	}
-	if len(enabled) == 0 {
+	if a.network {
+		// Reloads networkd when it runs or is starting (its ExecReload is networkctl
+		// reload); one that has not started yet reads the files when it starts.
+		if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"try-reload-or-restart", "systemd-networkd.service"}}); err != nil {
+			return fmt.Errorf("reload systemd-networkd: %w", err)
+		}
+		con.printf("systemd-networkd: network files reloaded")
+	}
+	if len(a.enabled) == 0 {
 		return nil
 	}
-	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--no-block", "start"}, enabled...)}); err != nil {
+	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--no-block", "start"}, a.enabled...)}); err != nil {
 		return fmt.Errorf("start enabled units: %w", err)
 	}
-	con.printf("started %d enabled units", len(enabled))
+	con.printf("started %d enabled units", len(a.enabled))
 	return nil
 }
 

@@ -354,3 +354,39 @@ func TestRunLiveStartsEnabledUnits(t *testing.T) {
 		}
 	}
 }
+
+// A config that writes a systemd-networkd file makes a live boot reload networkd, which may
+// have configured the links before the file existed; a config without one leaves it alone.
+func TestRunLiveReloadsNetworkd(t *testing.T) {
+	network := []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/systemd/network/10-mantlet-cluster.network","mode":420,"contents":{"source":"data:,%5BMatch%5D%0AName%3Denp0s4%0A"}}]}}`)
+	for _, tc := range []struct {
+		name   string
+		config []byte
+		want   []string
+	}{
+		{"network file", network, []string{"daemon-reload", "try-reload-or-restart systemd-networkd.service"}},
+		{"no network file", applyConfig, []string{"daemon-reload", "--no-block start app.service"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMachine(t, "BOOT_IMAGE=/vmlinuz ro", tc.config)
+			rec := &command.Recorder{}
+			var out bytes.Buffer
+			err := Run(context.Background(), Options{
+				Root: m.root, Cmdline: m.cmdline, Sysfs: m.sysfs, Hostname: "test", Live: true,
+				Runner: rec, Stdout: &out, Fetcher: fixture.LoopbackFetcher(),
+			})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			var systemctl []string
+			for _, c := range rec.Calls {
+				if c.Name == "systemctl" {
+					systemctl = append(systemctl, strings.Join(c.Args, " "))
+				}
+			}
+			if strings.Join(systemctl, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("systemctl calls %q, want %q", systemctl, tc.want)
+			}
+		})
+	}
+}

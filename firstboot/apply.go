@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/mantlet/mantlet/firstboot/config"
 	"github.com/mantlet/mantlet/firstboot/resolve"
@@ -38,25 +39,43 @@ func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	return err
 }
 
-// apply resolves and applies raw under fsys. It returns the units the config enables, which
-// a live boot starts once everything is written.
-func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) ([]string, error) {
+// applied is what a live boot does once a config is written.
+type applied struct {
+	enabled []string // the units the config enables, to start
+	network bool     // the config wrote systemd-networkd files: networkd reloads them
+}
+
+// NetworkDir is where systemd-networkd reads the files a config may write.
+const NetworkDir = "/etc/systemd/network"
+
+// apply resolves and applies raw under fsys.
+func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) (applied, error) {
 	res, err := resolve.Resolve(ctx, f, raw)
 	printReport(con, res.Report)
 	if err != nil {
-		return nil, err
+		return applied{}, err
 	}
 	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, Fetcher: res.Fetcher}
 	if err := stages.Apply(ctx, env, res.Config); err != nil {
-		return nil, err
+		return applied{}, err
 	}
-	var enabled []string
+	var a applied
 	for _, u := range res.Config.Systemd.Units {
 		if u.Enabled != nil && *u.Enabled && (u.Mask == nil || !*u.Mask) {
-			enabled = append(enabled, u.Name)
+			a.enabled = append(a.enabled, u.Name)
 		}
 	}
-	return enabled, nil
+	for _, f := range res.Config.Storage.Files {
+		if path.Dir(path.Clean(f.Path)) == NetworkDir {
+			a.network = true
+		}
+	}
+	for _, l := range res.Config.Storage.Links {
+		if path.Dir(path.Clean(l.Path)) == NetworkDir {
+			a.network = true
+		}
+	}
+	return a, nil
 }
 
 // withLog returns a copy of f (a default fetcher when nil) that logs to the console unless

@@ -31,6 +31,8 @@ squashfs-tools
 ssh-audit
 docker.io
 nftables
+vde-switch
+openssh-client
 "
 
 if [ "$(id -u)" != 0 ]; then

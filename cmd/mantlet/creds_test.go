@@ -123,6 +123,12 @@ func TestCredsCLIErrors(t *testing.T) {
 		{"butane", []string{"ignition", "--dir", dir, "--node", "ctl-1", "--merge", oldButane, "-o", ign}, "only variant fcos, version 1.5.0"},
 		{"no store", []string{"ignition", "--dir", t.TempDir(), "--node", "ctl-1", "-o", ign}, "no credential store"},
 		{"init twice", []string{"creds", "init", "--dir", dir, "--name", "prod", "--datacenter", "dc1"}, "store already exists"},
+		{"cidr without static", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--cidr", "10.0.0.0/24"}, "--cidr: only with --network static"},
+		{"unknown network", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--network", "manual"}, `--network "manual": want dhcp or static`},
+		{"static without interface", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--network", "static", "--cidr", "10.0.0.0/24"}, "--interface: not set"},
+		{"bad cidr", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--network", "static", "--cidr", "10.0.0/24", "--interface", "enp0s4"}, `--cidr "10.0.0/24"`},
+		{"bad dns", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--network", "static", "--cidr", "10.0.0.0/24", "--interface", "enp0s4", "--dns", "dns.example"}, `--dns "dns.example": not an IP address`},
+		{"node outside cidr", []string{"ignition", "--dir", dir, "--node", "ctl-1", "-o", ign, "--network", "static", "--cidr", "10.9.0.0/24", "--interface", "enp0s4"}, "none of its certificate's addresses [10.0.0.11] is in --cidr 10.9.0.0/24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := mantlet(t, tc.args...)

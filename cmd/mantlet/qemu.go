@@ -36,7 +36,7 @@ func newQemuCmd() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 	}
-	cmd.AddCommand(newQemuRunCmd())
+	cmd.AddCommand(newQemuRunCmd(), newQemuClusterCmd())
 	return cmd
 }
 

@@ -39,6 +39,7 @@ type Input struct {
 	CABundle   []byte
 	Controls   []creds.Node // every control node, for join addresses and the ensemble
 	Secrets    *creds.Secrets
+	Network    Network // how the cluster interface gets its address; zero: DHCP
 }
 
 // FromStore picks a node's input out of an opened store.
@@ -112,6 +113,10 @@ func files(in Input) ([]file, error) {
 		ensemble = append(ensemble, fmt.Sprintf("%s:%d", hostPort(c.IPs[0]), ZooKeeperPort))
 	}
 	zk := strings.Join(ensemble, ",")
+	netFile, err := clusterNetwork(in)
+	if err != nil {
+		return nil, err
+	}
 	facts, err := json.MarshalIndent(Facts{
 		Name: in.Node.Name, Role: in.Node.Role, Cluster: in.Cluster, Datacenter: in.Datacenter, Domain: in.Domain,
 		IPs: in.Node.IPs, ServerName: "server." + in.Datacenter + "." + in.Domain, ConsulJoin: join, ZooKeeper: ensemble,
@@ -134,6 +139,9 @@ func files(in Input) ([]file, error) {
 		{TemplateTokenPath, 0o600, "", s.ConsulTokens["consul-template"] + "\n"},
 		{HtpasswdPath, 0o640, "www-data", s.WebHtpasswd + "\n"},
 		{MesosZKPath, 0o600, "", fmt.Sprintf("zk://mesos:%s@%s/mesos\n", s.ZooKeeper["mesos"], zk)},
+	}
+	if netFile != nil {
+		fs = append(fs, *netFile)
 	}
 	if !control {
 		cred, _ := json.Marshal(map[string]string{"principal": "agent", "secret": s.Mesos["agent"]})

@@ -20,7 +20,36 @@ type Config struct {
 	Throwaway bool
 	Ignition  string // "" for none
 	SSHPort   int    // host port on 127.0.0.1 forwarded to the guest's port 22
+	// Forwards are more host ports on 127.0.0.1 forwarded to guest TCP ports, on the same
+	// restricted user-mode NIC as SSH.
+	Forwards []Forward
+	// Cluster, when set, is a second NIC on a VDE switch: the cluster's private segment.
+	Cluster *ClusterNIC
+	// TBSizeMiB, when not 0, sizes TCG's translation cache (QEMU's default is 1 GiB a VM).
+	TBSizeMiB int
 }
+
+// Forward is one host port on 127.0.0.1 forwarded to a guest TCP port.
+type Forward struct {
+	Host  int
+	Guest int
+}
+
+// ClusterNIC is a NIC on a VDE switch.
+type ClusterNIC struct {
+	Sock string // the switch's control directory
+	MAC  string // 52:54:00:xx:xx:xx
+}
+
+// PCI slots of the NICs on the q35 root bus: they fix the guest's interface names
+// (systemd's predictable names: enp0s<slot>), which a node's network files match.
+const (
+	UserNICSlot    = 3
+	ClusterNICSlot = 4
+	// UserInterface and ClusterInterface are the names the guest gives the two NICs.
+	UserInterface    = "enp0s3"
+	ClusterInterface = "enp0s4"
+)
 
 // IgnitionFwCfgName is the fw_cfg key under which Ignition's qemu provider looks.
 const IgnitionFwCfgName = "opt/com.coreos/config"
@@ -30,7 +59,7 @@ const IgnitionFwCfgName = "opt/com.coreos/config"
 func Args(c Config) []string {
 	args := []string{
 		"-machine", "q35",
-		"-accel", string(c.Accel),
+		"-accel", accelOpt(c),
 		"-cpu", cpuModel(c.Accel),
 		"-m", strconv.Itoa(c.MemoryMiB),
 		"-smp", strconv.Itoa(c.CPUs),
@@ -43,16 +72,38 @@ func Args(c Config) []string {
 		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeOpt(c.FirmwareVars),
 		"-drive", diskDrive(c),
 		"-device", "virtio-blk-pci,drive=disk0,bootindex=1",
-		"-netdev", fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:22", c.SSHPort),
+		"-netdev", userNetdev(c),
 		// romfile= drops iPXE: the machine boots from its disk or not at all.
-		"-device", "virtio-net-pci,netdev=net0,romfile=",
+		"-device", fmt.Sprintf("virtio-net-pci,netdev=net0,romfile=,bus=pcie.0,addr=%#x", UserNICSlot),
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
 		"-device", "virtio-rng-pci,rng=rng0",
+	}
+	if c.Cluster != nil {
+		args = append(args,
+			"-netdev", "vde,id=net1,sock="+escapeOpt(c.Cluster.Sock),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=net1,mac=%s,romfile=,bus=pcie.0,addr=%#x", c.Cluster.MAC, ClusterNICSlot))
 	}
 	if c.Ignition != "" {
 		args = append(args, "-fw_cfg", "name="+IgnitionFwCfgName+",file="+escapeOpt(c.Ignition))
 	}
 	return args
+}
+
+func accelOpt(c Config) string {
+	if c.Accel == AccelTCG && c.TBSizeMiB > 0 {
+		return fmt.Sprintf("tcg,tb-size=%d", c.TBSizeMiB)
+	}
+	return string(c.Accel)
+}
+
+// userNetdev is the restricted user-mode network: it reaches nothing, and only the forwarded
+// ports on 127.0.0.1 reach the guest.
+func userNetdev(c Config) string {
+	opts := []string{"user", "id=net0", "restrict=on", fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:22", c.SSHPort)}
+	for _, f := range c.Forwards {
+		opts = append(opts, fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest))
+	}
+	return strings.Join(opts, ",")
 }
 
 func cpuModel(a Accel) string {

@@ -34,8 +34,29 @@ func TestArgs(t *testing.T) {
 			want:   []string{"-m", "4096", "-smp", "4"},
 		},
 		{
-			name: "restricted network forwards only ssh",
-			want: []string{"-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22", "-device", "virtio-net-pci,netdev=net0,romfile="},
+			name:   "restricted network forwards only ssh",
+			want:   []string{"-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22", "-device", "virtio-net-pci,netdev=net0,romfile=,bus=pcie.0,addr=0x3"},
+			absent: []string{"vde"},
+		},
+		{
+			name:   "named ports forwarded on the same restricted NIC",
+			change: func(c *Config) { c.Forwards = []Forward{{Host: 18501, Guest: 8501}, {Host: 18080, Guest: 80}} },
+			want:   []string{"-netdev", "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:18501-:8501,hostfwd=tcp:127.0.0.1:18080-:80"},
+		},
+		{
+			name:   "cluster NIC on the switch, at its own slot and MAC",
+			change: func(c *Config) { c.Cluster = &ClusterNIC{Sock: "/t/c,d/switch", MAC: "52:54:00:6d:00:02"} },
+			want:   []string{"-netdev", "vde,id=net1,sock=/t/c,,d/switch", "-device", "virtio-net-pci,netdev=net1,mac=52:54:00:6d:00:02,romfile=,bus=pcie.0,addr=0x4"},
+		},
+		{
+			name:   "translation cache sized under TCG",
+			change: func(c *Config) { c.TBSizeMiB = 256 },
+			want:   []string{"-accel", "tcg,tb-size=256"},
+		},
+		{
+			name:   "no translation cache size under KVM",
+			change: func(c *Config) { c.Accel, c.TBSizeMiB = AccelKVM, 256 },
+			want:   []string{"-accel", "kvm"},
 		},
 		{
 			name: "firmware as two pflash drives",
@@ -108,7 +129,7 @@ func TestArgsComplete(t *testing.T) {
 	want := "-machine q35 -accel tcg -cpu max -m 1536 -smp 2 -nodefaults -display none -monitor none -serial stdio -no-reboot" +
 		" -drive if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,unit=1,file=/t/VARS.fd" +
 		" -drive if=none,id=disk0,format=qcow2,discard=unmap,cache=unsafe,file=/t/overlay.qcow2 -device virtio-blk-pci,drive=disk0,bootindex=1" +
-		" -netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci,netdev=net0,romfile=" +
+		" -netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22 -device virtio-net-pci,netdev=net0,romfile=,bus=pcie.0,addr=0x3" +
 		" -object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0" +
 		" -fw_cfg name=opt/com.coreos/config,file=/c.ign"
 	if got != want {
@@ -124,4 +145,14 @@ func containsRun(args, want []string) bool {
 		}
 	}
 	return false
+}
+
+func TestSwitchArgs(t *testing.T) {
+	got := strings.Join(SwitchArgs("/t/c/switch", 40), " ")
+	// No --tap (no host interface joins), no --daemon (the harness owns the process), and
+	// only this user may plug in.
+	want := "--sock /t/c/switch --dirmode 0700 --mode 0600 --numports 40"
+	if got != want {
+		t.Errorf("SwitchArgs() = %s, want %s", got, want)
+	}
 }

@@ -80,7 +80,7 @@ func prepareDisk(ctx context.Context, r command.Runner, o Options, dir string) (
 	}
 	if o.Persist {
 		if f := FormatFromExt(image); f != "" {
-			return disk{path: image, format: f}, nil
+			return disk{path: image, format: f, throwaway: o.Scratch}, nil
 		}
 	}
 	info, err := Inspect(ctx, r, image)
@@ -91,7 +91,7 @@ func prepareDisk(ctx context.Context, r command.Runner, o Options, dir string) (
 		return disk{}, fmt.Errorf("image %s: format %s not supported (want qcow2 or raw)", image, info.Format)
 	}
 	if o.Persist {
-		return disk{path: image, format: info.Format}, nil
+		return disk{path: image, format: info.Format, throwaway: o.Scratch}, nil
 	}
 	size := o.DiskSize
 	if size == 0 {

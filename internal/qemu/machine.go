@@ -28,15 +28,17 @@ const StopGrace = 5 * time.Second
 
 // Machine is a running QEMU.
 type Machine struct {
-	cmd     *exec.Cmd
-	cancel  context.CancelFunc
-	console *console
-	stderr  *tailWriter
-	accel   Accel
-	port    int
-	dir     string
-	log     *slog.Logger
+	cmd      *exec.Cmd
+	cancel   context.CancelFunc
+	console  *console
+	stderr   *tailWriter
+	accel    Accel
+	port     int
+	forwards []Forward
+	dir      string
+	log      *slog.Logger
 
+	started  time.Time
 	done     chan struct{} // closed once QEMU has exited and the temporary files are gone
 	exitErr  error         // QEMU's exit, see Wait
 	cleanErr error
@@ -91,6 +93,14 @@ func Start(ctx context.Context, opts Options) (m *Machine, err error) {
 			return nil, err
 		}
 	}
+	forwards := append([]Forward(nil), o.Forwards...)
+	for i := range forwards {
+		if forwards[i].Host == 0 {
+			if forwards[i].Host, err = FreePort(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ignition := ""
 	if o.Ignition != "" {
 		if ignition, err = filepath.Abs(o.Ignition); err != nil {
@@ -101,7 +111,8 @@ func Start(ctx context.Context, opts Options) (m *Machine, err error) {
 		Accel: accel, MemoryMiB: o.MemoryMiB, CPUs: o.CPUs,
 		FirmwareCode: fw.Code, FirmwareVars: vars,
 		Disk: d.path, DiskFormat: d.format, Throwaway: d.throwaway,
-		Ignition: ignition, SSHPort: port,
+		Ignition: ignition, SSHPort: port, Forwards: forwards, Cluster: o.Cluster,
+		TBSizeMiB: o.TBSizeMiB,
 	})
 
 	var sinks []io.Writer
@@ -118,7 +129,7 @@ func Start(ctx context.Context, opts Options) (m *Machine, err error) {
 	mctx, cancel := context.WithCancel(ctx)
 	m = &Machine{
 		cancel: cancel, console: newConsole(sinks...), stderr: &tailWriter{max: 8 << 10},
-		accel: accel, port: port, dir: dir, log: o.Log, done: make(chan struct{}),
+		accel: accel, port: port, forwards: forwards, dir: dir, log: o.Log, done: make(chan struct{}),
 	}
 	m.cmd = qemuCommand(mctx, o.Binary, args, m.console, m.stderr)
 	o.Log.Debug("qemu starting", "cmd", o.Binary, "args", args)
@@ -141,6 +152,7 @@ func (m *Machine) run(started chan<- error, logFile *os.File, keep bool) {
 		started <- err
 		return
 	}
+	m.started = time.Now()
 	started <- nil
 	m.wait(logFile, keep)
 }
@@ -220,11 +232,17 @@ func (m *Machine) ExitCode() int {
 	}
 }
 
+// Started is when QEMU started.
+func (m *Machine) Started() time.Time { return m.started }
+
 // Pid is QEMU's process id.
 func (m *Machine) Pid() int { return m.cmd.Process.Pid }
 
 // SSHPort is the port on 127.0.0.1 that reaches the guest's SSH server.
 func (m *Machine) SSHPort() int { return m.port }
+
+// Forwards are the forwarded ports besides SSH, with the host ports chosen.
+func (m *Machine) Forwards() []Forward { return append([]Forward(nil), m.forwards...) }
 
 // Accel is the accelerator QEMU runs with (kvm or tcg).
 func (m *Machine) Accel() Accel { return m.accel }

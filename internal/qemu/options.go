@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -59,6 +60,16 @@ type Options struct {
 	DiskSize int64
 	// Persist boots the image itself read-write instead of a throwaway overlay.
 	Persist bool
+	// Scratch, with Persist, marks the image as scratch space (a cluster node's own overlay):
+	// its writes need not survive a host crash, so the host page cache may hold them.
+	Scratch bool
+	// Forwards are more host ports on 127.0.0.1 forwarded to guest TCP ports; Host 0 picks
+	// a free port (see Machine.Forwards).
+	Forwards []Forward
+	// Cluster, when set, plugs a second NIC into a VDE switch (see Switch).
+	Cluster *ClusterNIC
+	// TBSizeMiB sizes TCG's translation cache; 0 keeps QEMU's default (1 GiB).
+	TBSizeMiB int
 	// ConsoleLog, when set, receives the serial console (created or truncated).
 	ConsoleLog string
 	// Console, when set, also receives the serial console (a terminal, a test log).
@@ -99,6 +110,28 @@ func (o Options) Validate() error {
 	}
 	if o.SSHPort < 0 || o.SSHPort > 65535 {
 		errs = append(errs, fmt.Errorf("ssh port: %d out of range", o.SSHPort))
+	}
+	for i, f := range o.Forwards {
+		if f.Host < 0 || f.Host > 65535 {
+			errs = append(errs, fmt.Errorf("forwards[%d]: host port %d out of range", i, f.Host))
+		}
+		if f.Guest <= 0 || f.Guest > 65535 {
+			errs = append(errs, fmt.Errorf("forwards[%d]: guest port %d out of range", i, f.Guest))
+		}
+	}
+	if o.Cluster != nil {
+		if o.Cluster.Sock == "" {
+			errs = append(errs, errors.New("cluster: no switch socket"))
+		}
+		if _, err := net.ParseMAC(o.Cluster.MAC); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: mac: %w", err))
+		}
+	}
+	if o.TBSizeMiB < 0 {
+		errs = append(errs, fmt.Errorf("tb size: %d MiB is negative", o.TBSizeMiB))
+	}
+	if o.Scratch && !o.Persist {
+		errs = append(errs, errors.New("scratch: only with persist (the throwaway overlay is scratch already)"))
 	}
 	if o.DiskSize < 0 {
 		errs = append(errs, fmt.Errorf("disk size: %d is negative", o.DiskSize))

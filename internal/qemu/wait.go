@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -26,6 +27,20 @@ func (m *Machine) WaitFor(ctx context.Context, pattern any, timeout time.Duratio
 	if err != nil {
 		return err
 	}
+	return m.waitConsole(ctx, match, overlap, desc, timeout)
+}
+
+// Watch returns when a problem shows up on the console or QEMU exits (an error wrapping
+// ErrProblem or ErrExited, also for an exit with status 0), or nil once ctx is done.
+func (m *Machine) Watch(ctx context.Context) error {
+	err := m.waitConsole(ctx, func([]byte) bool { return false }, 0, "a problem", 0)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+func (m *Machine) waitConsole(ctx context.Context, match func([]byte) bool, overlap int, desc string, timeout time.Duration) error {
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)

@@ -129,6 +129,11 @@ func checkProfile(file string, data []byte) (prof *Profile, pos *Positions, warn
 	return prof, pos, warns, mergeShape(shapeErrs, errs)
 }
 
+// MergeShape adds the shape problems of DecodeFile to the problems the caller's validation
+// found, leaving out those at or under a path whose shape was wrong (a field dropped for its
+// shape then reads as missing), ordered by line.
+func MergeShape(shapeErrs, errs Errors) Errors { return mergeShape(shapeErrs, errs) }
+
 // mergeShape adds the shape problems to the value problems, leaving out value problems at or
 // under a path whose shape was wrong (a field dropped for its shape then reads as missing).
 func mergeShape(shapeErrs, errs Errors) Errors {
@@ -215,4 +220,17 @@ func yamlError(file string, err error) FieldError {
 		fe.Msg = msg[m[1]:]
 	}
 	return fe
+}
+
+// DecodeFile decodes one YAML document of file into out (a pointer to a struct) with the
+// checks of image definitions and profiles: unknown and repeated fields and values of the
+// wrong kind, each with its path and line. Fields with such problems are left at their zero
+// values; the problems come back as Errors, with the positions of every field for the
+// caller's own validation. pos is nil when data is not one YAML document.
+func DecodeFile(file string, data []byte, out any) (pos *Positions, errs Errors) {
+	pos, shapeErrs, err := decode(file, data, out)
+	if err != nil {
+		return nil, err.(Errors)
+	}
+	return pos, shapeErrs
 }
