@@ -35,8 +35,9 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 	$(GO) vet -tags qemu ./test/qemu/
 
-bench: build ## print build times, image sizes and boot time as figures
+bench: build ## print build times, image sizes, boot time and the cluster harness's boot times and memory as figures
 	./scripts/bench.sh
+	./scripts/bench-cluster.sh
 
 audit: image ## build the default image and measure it: CIS Level 1/2 (OpenSCAP) offline and booted in QEMU, sshd, sudoers, Docker, key material; needs root
 	$(BIN)/mantlet audit --image $(IMAGE) --profile $(PROFILE) --report-dir $(OUT)/audit $(OUT)/node.raw

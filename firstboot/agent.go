@@ -127,10 +127,16 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 // existed. Without blocking: units ordered after first boot wait for it to finish. When the
 // config wrote network files, systemd-networkd reloads them: it may have configured the
 // links before they existed (first boot is not ordered before the network, which the
-// network providers need).
+// network providers need). A hostname it wrote becomes the running system's name.
 func startUnits(ctx context.Context, r command.Runner, a applied, con console) error {
 	if _, err := r.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"daemon-reload"}}); err != nil {
 		return fmt.Errorf("systemctl daemon-reload: %w", err)
+	}
+	if a.hostname {
+		// systemd set the name from /etc/hostname before the config wrote it.
+		if _, err := r.Run(ctx, command.Cmd{Name: "hostname", Args: []string{"--file", HostnamePath}}); err != nil {
+			return fmt.Errorf("set the hostname: %w", err)
+		}
 	}
 	if a.network {
 		// Reloads networkd when it runs or is starting (its ExecReload is networkctl

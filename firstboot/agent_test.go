@@ -356,16 +356,18 @@ func TestRunLiveStartsEnabledUnits(t *testing.T) {
 }
 
 // A config that writes a systemd-networkd file makes a live boot reload networkd, which may
-// have configured the links before the file existed; a config without one leaves it alone.
+// have configured the links before the file existed, and one that writes /etc/hostname sets
+// the running system's name; a config without them leaves both alone.
 func TestRunLiveReloadsNetworkd(t *testing.T) {
-	network := []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/systemd/network/10-mantlet-cluster.network","mode":420,"contents":{"source":"data:,%5BMatch%5D%0AName%3Denp0s4%0A"}}]}}`)
+	network := []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/systemd/network/10-mantlet-cluster.network","mode":420,"contents":{"source":"data:,%5BMatch%5D%0AName%3Denp0s4%0A"}},{"path":"/etc/hostname","overwrite":true,"mode":420,"contents":{"source":"data:,ctl-1%0A"}}]}}`)
 	for _, tc := range []struct {
 		name   string
 		config []byte
 		want   []string
 	}{
-		{"network file", network, []string{"daemon-reload", "try-reload-or-restart systemd-networkd.service"}},
-		{"no network file", applyConfig, []string{"daemon-reload", "--no-block start app.service"}},
+		{"network file and hostname", network, []string{"systemctl daemon-reload", "hostname --file /etc/hostname", "systemctl try-reload-or-restart systemd-networkd.service"}},
+		{"hostname, no network file", applyConfig, []string{"systemctl daemon-reload", "hostname --file /etc/hostname", "systemctl --no-block start app.service"}},
+		{"neither", []byte(`{"ignition":{"version":"3.4.0"}}`), []string{"systemctl daemon-reload"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMachine(t, "BOOT_IMAGE=/vmlinuz ro", tc.config)
@@ -378,14 +380,14 @@ func TestRunLiveReloadsNetworkd(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			var systemctl []string
+			var calls []string
 			for _, c := range rec.Calls {
-				if c.Name == "systemctl" {
-					systemctl = append(systemctl, strings.Join(c.Args, " "))
+				if c.Name == "systemctl" || c.Name == "hostname" {
+					calls = append(calls, c.Name+" "+strings.Join(c.Args, " "))
 				}
 			}
-			if strings.Join(systemctl, "|") != strings.Join(tc.want, "|") {
-				t.Errorf("systemctl calls %q, want %q", systemctl, tc.want)
+			if strings.Join(calls, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("calls %q, want %q", calls, tc.want)
 			}
 		})
 	}

@@ -41,9 +41,13 @@ func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 
 // applied is what a live boot does once a config is written.
 type applied struct {
-	enabled []string // the units the config enables, to start
-	network bool     // the config wrote systemd-networkd files: networkd reloads them
+	enabled  []string // the units the config enables, to start
+	network  bool     // the config wrote systemd-networkd files: networkd reloads them
+	hostname bool     // the config wrote /etc/hostname: the running system takes the name
 }
+
+// HostnamePath is the file that names the machine.
+const HostnamePath = "/etc/hostname"
 
 // NetworkDir is where systemd-networkd reads the files a config may write.
 const NetworkDir = "/etc/systemd/network"
@@ -66,9 +70,9 @@ func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages
 		}
 	}
 	for _, f := range res.Config.Storage.Files {
-		if path.Dir(path.Clean(f.Path)) == NetworkDir {
-			a.network = true
-		}
+		p := path.Clean(f.Path)
+		a.network = a.network || path.Dir(p) == NetworkDir
+		a.hostname = a.hostname || p == HostnamePath
 	}
 	for _, l := range res.Config.Storage.Links {
 		if path.Dir(path.Clean(l.Path)) == NetworkDir {

@@ -84,6 +84,7 @@ type file struct {
 
 // Paths of what a config writes.
 const (
+	HostnamePath      = "/etc/hostname"
 	FactsPath         = "/etc/mantlet/node.json"
 	CAPath            = "/etc/mantlet/tls/ca.pem"
 	CertPath          = "/etc/mantlet/tls/node.pem"
@@ -131,6 +132,7 @@ func files(in Input) ([]file, error) {
 	}
 	consul += "  }\n}\n"
 	fs := []file{
+		{HostnamePath, 0o644, "", in.Node.Name + "\n"},
 		{FactsPath, 0o644, "", string(facts) + "\n"},
 		{CAPath, 0o644, "", string(in.CABundle)},
 		{CertPath, 0o644, "", in.Node.CertPEM},

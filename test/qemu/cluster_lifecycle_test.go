@@ -33,7 +33,12 @@ func TestClusterLifecycle(t *testing.T) {
 	if err := command.Require("qemu-system-x86_64", "qemu-img", "vde_switch"); err != nil {
 		t.Skipf("cluster harness tools missing: %v", err)
 	}
-	dir := t.TempDir()
+	// Not t.TempDir(): its parent is 0700, and the unprivileged user must reach the files.
+	dir, err := os.MkdirTemp("", "mantlet-lifecycle-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	bin := filepath.Join(dir, "mantlet")
 	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/mantlet").CombinedOutput(); err != nil {
 		t.Fatalf("build mantlet: %v\n%s", err, out)
