@@ -39,7 +39,10 @@ type ClusterOptions struct {
 	Accel   Accel
 	// TBSizeMiB sizes each node's TCG translation cache; 0: DefaultClusterTBSizeMiB.
 	TBSizeMiB int
-	// BootTimeout bounds, in an ordered start, the wait for each node's boot; 0: 15 min.
+	// Ready is what, in an ordered start, the next node waits for on the console of the
+	// one before: a string or a *regexp.Regexp; nil: BootedLine.
+	Ready any
+	// BootTimeout bounds, in an ordered start, the wait for each node's Ready; 0: 15 min.
 	BootTimeout time.Duration
 	Firmware    *Firmware
 	Binary      string // QEMU; "": DefaultBinary
@@ -98,6 +101,9 @@ func StartCluster(ctx context.Context, cs *ClusterSpec, o ClusterOptions) (c *Cl
 	if o.TBSizeMiB == 0 {
 		o.TBSizeMiB = DefaultClusterTBSizeMiB
 	}
+	if o.Ready == nil {
+		o.Ready = BootedLine
+	}
 	if o.BootTimeout == 0 {
 		o.BootTimeout = 15 * time.Minute
 	}
@@ -140,7 +146,7 @@ func StartCluster(ctx context.Context, cs *ClusterSpec, o ClusterOptions) (c *Cl
 			return nil, fmt.Errorf("node %s: %w", n.spec.Name, err)
 		}
 		if cs.Start == StartOrdered && i < len(c.nodes)-1 {
-			if err := n.WaitFor(ctx, BootedLine, o.BootTimeout); err != nil {
+			if err := n.WaitFor(ctx, o.Ready, o.BootTimeout); err != nil {
 				return nil, fmt.Errorf("node %s: %w", n.spec.Name, err)
 			}
 		}
@@ -389,11 +395,17 @@ func (c *Cluster) WaitAll(ctx context.Context, pattern any, timeout time.Duratio
 	errs := make(chan error, len(c.nodes))
 	for i, n := range c.nodes {
 		go func() {
-			err := n.WaitFor(ctx, pattern, timeout)
+			m, err := n.machine()
+			if err == nil {
+				var at time.Time
+				if at, err = m.WaitForTime(ctx, pattern, timeout); err == nil {
+					took[i] = at.Sub(m.Started())
+				} else {
+					err = fmt.Errorf("node %s: %w", n.spec.Name, err)
+				}
+			}
 			if err != nil {
 				cancel()
-			} else if m := n.Machine(); m != nil {
-				took[i] = time.Since(m.Started())
 			}
 			errs <- err
 		}()

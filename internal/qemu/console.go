@@ -3,8 +3,10 @@ package qemu
 import (
 	"bytes"
 	"io"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxConsole bounds the console kept in memory; past it the oldest half is dropped (the log
@@ -24,7 +26,17 @@ type console struct {
 	changed chan struct{} // closed and replaced on every write
 	sinks   []io.Writer
 	sinkErr error // the first error of a sink; that sink is dropped
+	marks   []mark // when the output arrived, at most one mark per markEvery
 }
+
+// mark says that the console's output up to the absolute offset end had arrived by at.
+type mark struct {
+	end int64
+	at  time.Time
+}
+
+// markEvery is the resolution of the times WaitForTime reports.
+const markEvery = 50 * time.Millisecond
 
 func newConsole(sinks ...io.Writer) *console {
 	return &console{limit: maxConsole, changed: make(chan struct{}), sinks: sinks}
@@ -34,6 +46,12 @@ func (c *console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf = append(c.buf, p...)
+	end, now := c.base+int64(len(c.buf)), time.Now()
+	if n := len(c.marks); n > 0 && now.Sub(c.marks[n-1].at) < markEvery {
+		c.marks[n-1].end = end
+	} else {
+		c.marks = append(c.marks, mark{end: end, at: now})
+	}
 	if len(c.buf) > c.limit {
 		drop := len(c.buf) - c.limit/2
 		c.buf = append(c.buf[:0], c.buf[drop:]...)
@@ -88,16 +106,25 @@ func (c *console) problems() []Problem {
 	return append([]Problem(nil), c.scan.problems...)
 }
 
-// search looks for a match at or after the absolute offset from and reports whether one was
-// found, the offset to continue from and a channel closed when more output arrives.
-func (c *console) search(match func([]byte) bool, from int64, overlap int) (bool, int64, <-chan struct{}) {
+// search looks for a match at or after the absolute offset from (match returns the end of
+// the first match, or -1) and reports whether one was found and when its end arrived (to
+// markEvery), the offset to continue from and a channel closed when more output arrives.
+func (c *console) search(match func([]byte) int, from int64, overlap int) (bool, time.Time, int64, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := max(from-c.base, 0)
-	found := match(c.buf[start:])
+	var at time.Time
+	end := match(c.buf[start:])
+	if end >= 0 {
+		abs := c.base + start + int64(end)
+		i := sort.Search(len(c.marks), func(i int) bool { return c.marks[i].end >= abs })
+		if i < len(c.marks) {
+			at = c.marks[i].at
+		}
+	}
 	// The next search starts early enough to see a match that straddles this end.
 	next := max(c.base+int64(len(c.buf))-int64(overlap), 0)
-	return found, next, c.changed
+	return end >= 0, at, next, c.changed
 }
 
 // tail returns the last n lines of the console, cleaned of escape sequences.

@@ -5,10 +5,16 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
-func contains(s string) func([]byte) bool {
-	return func(b []byte) bool { return bytes.Contains(b, []byte(s)) }
+func contains(s string) func([]byte) int {
+	return func(b []byte) int {
+		if i := bytes.Index(b, []byte(s)); i >= 0 {
+			return i + len(s)
+		}
+		return -1
+	}
 }
 
 func TestConsoleSearchFindsMatchesAcrossWrites(t *testing.T) {
@@ -16,7 +22,7 @@ func TestConsoleSearchFindsMatchesAcrossWrites(t *testing.T) {
 	var from int64
 	for _, chunk := range []string{"BdsD", "xe: fail", "ed\r\n", "node-1 lo", "gin: "} {
 		c.Write([]byte(chunk))
-		found, next, _ := c.search(contains("login: "), from, len("login: "))
+		found, _, next, _ := c.search(contains("login: "), from, len("login: "))
 		if found != (chunk == "gin: ") {
 			t.Fatalf("after %q: found = %v", chunk, found)
 		}
@@ -71,7 +77,7 @@ func TestConsoleDropsTheOldestHalfPastTheLimit(t *testing.T) {
 	if n := len(c.String()); n > c.limit {
 		t.Fatalf("console holds %d bytes, limit %d", n, c.limit)
 	}
-	found, _, _ := c.search(contains("marker"), 0, 0)
+	found, _, _, _ := c.search(contains("marker"), 0, 0)
 	if !found || c.base == 0 {
 		t.Fatalf("found = %v, base = %d", found, c.base)
 	}
@@ -85,5 +91,22 @@ func TestConsoleTail(t *testing.T) {
 	}
 	if got := c.tail(10); !strings.HasPrefix(got, "  | 1\n") {
 		t.Errorf("tail(10) = %q: escapes not stripped", got)
+	}
+}
+
+// A search says when its match reached the console, not when it was asked.
+func TestConsoleSearchTimesTheMatch(t *testing.T) {
+	c := newConsole()
+	c.Write([]byte("early output\n"))
+	time.Sleep(2 * markEvery)
+	before := time.Now()
+	c.Write([]byte("the mar"))
+	c.Write([]byte("ker\n"))
+	after := time.Now()
+	time.Sleep(3 * markEvery)
+	c.Write([]byte("later output\n"))
+	found, at, _, _ := c.search(contains("marker"), 0, 0)
+	if !found || at.Before(before.Add(-markEvery)) || at.After(after) {
+		t.Fatalf("found %v at %s, want between %s and %s", found, at.Format(time.StampMicro), before.Format(time.StampMicro), after.Format(time.StampMicro))
 	}
 }

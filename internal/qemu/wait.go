@@ -23,9 +23,16 @@ const regexpOverlap = 64 << 10
 // QEMU exits, when timeout (0: none) passes or when ctx is done; the errors wrap ErrProblem,
 // ErrExited, ErrTimeout or the context's error.
 func (m *Machine) WaitFor(ctx context.Context, pattern any, timeout time.Duration) error {
+	_, err := m.WaitForTime(ctx, pattern, timeout)
+	return err
+}
+
+// WaitForTime is WaitFor that also says when the match reached the console (to 50 ms), which
+// may be well before the call.
+func (m *Machine) WaitForTime(ctx context.Context, pattern any, timeout time.Duration) (time.Time, error) {
 	match, overlap, desc, err := matcher(pattern)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	return m.waitConsole(ctx, match, overlap, desc, timeout)
 }
@@ -33,14 +40,14 @@ func (m *Machine) WaitFor(ctx context.Context, pattern any, timeout time.Duratio
 // Watch returns when a problem shows up on the console or QEMU exits (an error wrapping
 // ErrProblem or ErrExited, also for an exit with status 0), or nil once ctx is done.
 func (m *Machine) Watch(ctx context.Context) error {
-	err := m.waitConsole(ctx, func([]byte) bool { return false }, 0, "a problem", 0)
+	_, err := m.waitConsole(ctx, func([]byte) int { return -1 }, 0, "a problem", 0)
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
 	}
 	return err
 }
 
-func (m *Machine) waitConsole(ctx context.Context, match func([]byte) bool, overlap int, desc string, timeout time.Duration) error {
+func (m *Machine) waitConsole(ctx context.Context, match func([]byte) int, overlap int, desc string, timeout time.Duration) (time.Time, error) {
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
@@ -51,38 +58,49 @@ func (m *Machine) waitConsole(ctx context.Context, match func([]byte) bool, over
 	exited := false
 	for {
 		if ps := m.console.problems(); len(ps) > 0 {
-			return m.waitError(desc, fmt.Errorf("%w: %s", ErrProblem, joinProblems(ps)))
+			return time.Time{}, m.waitError(desc, fmt.Errorf("%w: %s", ErrProblem, joinProblems(ps)))
 		}
-		found, next, changed := m.console.search(match, from, overlap)
+		found, at, next, changed := m.console.search(match, from, overlap)
 		if found {
-			return nil
+			return at, nil
 		}
 		from = next
 		if exited {
-			return m.waitError(desc, m.exitReason())
+			return time.Time{}, m.waitError(desc, m.exitReason())
 		}
 		select {
 		case <-changed:
 		case <-m.done:
 			exited = true // search once more: the console is complete now
 		case <-expired:
-			return m.waitError(desc, fmt.Errorf("%w after %s", ErrTimeout, timeout))
+			return time.Time{}, m.waitError(desc, fmt.Errorf("%w after %s", ErrTimeout, timeout))
 		case <-ctx.Done():
-			return m.waitError(desc, ctx.Err())
+			return time.Time{}, m.waitError(desc, ctx.Err())
 		}
 	}
 }
 
-func matcher(pattern any) (match func([]byte) bool, overlap int, desc string, err error) {
+// matcher turns a pattern into a function that returns the end of its first match, or -1.
+func matcher(pattern any) (match func([]byte) int, overlap int, desc string, err error) {
 	switch p := pattern.(type) {
 	case string:
 		if p == "" {
 			return nil, 0, "", fmt.Errorf("wait for: empty pattern")
 		}
 		b := []byte(p)
-		return func(s []byte) bool { return bytes.Contains(s, b) }, len(b), fmt.Sprintf("%q", p), nil
+		return func(s []byte) int {
+			if i := bytes.Index(s, b); i >= 0 {
+				return i + len(b)
+			}
+			return -1
+		}, len(b), fmt.Sprintf("%q", p), nil
 	case *regexp.Regexp:
-		return p.Match, regexpOverlap, "/" + p.String() + "/", nil
+		return func(s []byte) int {
+			if loc := p.FindIndex(s); loc != nil {
+				return loc[1]
+			}
+			return -1
+		}, regexpOverlap, "/" + p.String() + "/", nil
 	}
 	return nil, 0, "", fmt.Errorf("wait for: pattern is a %T, want a string or a *regexp.Regexp", pattern)
 }

@@ -5,8 +5,10 @@ package qemu_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/qemu"
 )
 
 // nobody is the unprivileged user the harness runs as when the tests run as root: it needs
@@ -227,4 +230,41 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// TestClusterOrderedStart starts two blank nodes in order: the second QEMU starts only once
+// the first one's console shows the ready pattern (here the firmware's boot manager).
+func TestClusterOrderedStart(t *testing.T) {
+	if err := command.Require("qemu-system-x86_64", "qemu-img", "vde_switch"); err != nil {
+		t.Skipf("cluster harness tools missing: %v", err)
+	}
+	dir := t.TempDir()
+	blank := filepath.Join(dir, "blank.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", blank, "64M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v\n%s", err, out)
+	}
+	ign := filepath.Join(dir, "node.ign")
+	os.WriteFile(ign, []byte(`{"ignition":{"version":"3.4.0"}}`), 0o644)
+	cs := &qemu.ClusterSpec{
+		Name: "ordered", CIDR: netip.MustParsePrefix("10.88.0.0/24"), Start: qemu.StartOrdered, SSHUser: "admin",
+		Nodes: []qemu.NodeSpec{
+			{Name: "a", Image: blank, Ignition: ign, MemoryMiB: 512, CPUs: 1},
+			{Name: "b", Image: blank, Ignition: ign, MemoryMiB: 512, CPUs: 1},
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := qemu.StartCluster(ctx, cs, qemu.ClusterOptions{Accel: qemu.AccelTCG, Ready: "BdsDxe", BootTimeout: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	took, err := c.WaitAll(ctx, "BdsDxe", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Nodes()[0].Machine(), c.Nodes()[1].Machine()
+	if gap := b.Started().Sub(a.Started()); gap < took[0] {
+		t.Errorf("b started %s after a, before a was ready (%s)", gap, took[0])
+	}
 }
