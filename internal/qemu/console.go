@@ -25,7 +25,7 @@ type console struct {
 	scan    scanner
 	changed chan struct{} // closed and replaced on every write
 	sinks   []io.Writer
-	sinkErr error // the first error of a sink; that sink is dropped
+	sinkErr error  // the first error of a sink; that sink is dropped
 	marks   []mark // when the output arrived, at most one mark per markEvery
 }
 
