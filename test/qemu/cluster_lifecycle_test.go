@@ -124,17 +124,7 @@ func TestClusterLifecycle(t *testing.T) {
 			if len(pids) != 3 || workDir == "" {
 				t.Fatalf("want 2 QEMU pids, a switch pid and the work directory on stderr, got %v %q:\n%s", pids, workDir, out)
 			}
-			for _, pid := range pids {
-				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-					t.Errorf("process %d is still there: %s", pid, procCmdline(pid))
-				}
-			}
-			if left := processesMentioning(workDir); len(left) > 0 {
-				t.Errorf("processes of the run are left: %v", left)
-			}
-			if _, err := os.Stat(workDir); !os.IsNotExist(err) {
-				t.Errorf("the work directory %s is left behind (%v)", workDir, err)
-			}
+			checkNothingLeft(t, pids, workDir)
 			for _, n := range []string{"a", "b"} {
 				log, err := os.ReadFile(filepath.Join(logs, n+".console.log"))
 				if err != nil || !bytes.Contains(log, []byte("boot 1 of node "+n)) {
@@ -202,6 +192,23 @@ func (w *run) workDir() string {
 		return m[1]
 	}
 	return ""
+}
+
+// checkNothingLeft fails the test for every process of pids that still runs, every process
+// whose command line names dir (a cluster's working directory), and dir itself.
+func checkNothingLeft(t *testing.T, pids []int, dir string) {
+	t.Helper()
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("process %d is left: %s", pid, procCmdline(pid))
+		}
+	}
+	if left := processesMentioning(dir); len(left) > 0 {
+		t.Errorf("processes of the cluster are left: %v", left)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the cluster's directory %s is left (%v)", dir, err)
+	}
 }
 
 // processesMentioning lists the processes whose command line contains s.

@@ -329,17 +329,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	if err := c.Stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
-	for _, pid := range pids {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			t.Errorf("process %d is left: %s", pid, procCmdline(pid))
-		}
-	}
-	if left := processesMentioning(dir); len(left) > 0 {
-		t.Errorf("processes of the cluster are left: %v", left)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("the cluster's directory %s is left (%v)", dir, err)
-	}
+	checkNothingLeft(t, pids, dir)
 	host.Close()
 	reachedHost.Wait()
 	if hostHits > 0 {
