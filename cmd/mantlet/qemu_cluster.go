@@ -136,6 +136,7 @@ func runQemuCluster(ctx context.Context, o *qemuClusterOptions, file string, tim
 		printFigures(c, o.waitFor, took, stderr)
 		fmt.Fprintf(stderr, "mantlet: every node shows %q\n", o.waitFor)
 		if !o.keep {
+			cancel(nil) // the nodes' exits from here on are ours
 			return c.Stop()
 		}
 	}
@@ -145,11 +146,13 @@ func runQemuCluster(ctx context.Context, o *qemuClusterOptions, file string, tim
 		return o.failed(ctx, c, err, stderr)
 	}
 	fmt.Fprintln(stderr, "mantlet: stopping the cluster")
+	cancel(nil)
 	return c.Stop()
 }
 
 // failed ends a run that went wrong, first leaving the cluster up until Ctrl-C with --keep.
 func (o *qemuClusterOptions) failed(ctx context.Context, c *qemu.Cluster, err error, stderr io.Writer) error {
+	// The watch goes on with --keep: a node that powers off meanwhile is reported.
 	if o.keep && ctx.Err() == nil {
 		fmt.Fprintf(stderr, "mantlet: %v\nmantlet: --keep: the cluster stays up; Ctrl-C stops it\n", err)
 		<-ctx.Done()
@@ -187,7 +190,7 @@ func watchCluster(ctx context.Context, c *qemu.Cluster, cancel context.CancelCau
 	for range nodes {
 		err := <-exits
 		switch {
-		case err == nil: // ctx done
+		case err == nil || ctx.Err() != nil: // ctx done: the cluster is stopping
 			return
 		case errors.Is(err, qemu.ErrProblem):
 			cancel(err)

@@ -120,3 +120,35 @@ func TestRunQemuStopsOnCancel(t *testing.T) {
 		t.Fatalf("runQemu = %d, %v; want the signal reported", code, err)
 	}
 }
+
+// `qemu cluster` checks its flags and the whole cluster file before it starts anything, and
+// names every problem at once.
+func TestQemuClusterRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("network: {cidr: 10.88.0.1/24}\nnodes:\n  - {name: A}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no file", []string{"qemu", "cluster", filepath.Join(dir, "none.yaml")}, []string{"read cluster file", "no such file"}},
+		{"flags and file at once", []string{"qemu", "cluster", bad, "--accel", "hvf", "--timeout", "5m", "--ssh-config", filepath.Join(dir, "no/dir/ssh_config")},
+			[]string{"--accel:", "--timeout: only with --wait-for", "--ssh-config:", "bad.yaml:1: network.cidr: 10.88.0.1/24: not a network address",
+				`bad.yaml:3: nodes[0].name: "A"`, "nodes[0].image: not set", "nodes[0].ignition: not set"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := mantlet(t, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}

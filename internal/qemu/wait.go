@@ -41,8 +41,11 @@ func (m *Machine) WaitForTime(ctx context.Context, pattern any, timeout time.Dur
 // ErrProblem or ErrExited, also for an exit with status 0), or nil once ctx is done.
 func (m *Machine) Watch(ctx context.Context) error {
 	_, err := m.waitConsole(ctx, func([]byte) int { return -1 }, 0, "a problem", 0)
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil
+	case errors.Is(err, ErrExited):
+		return m.exitReason() // an exit needs no console tail
 	}
 	return err
 }
