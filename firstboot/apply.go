@@ -26,7 +26,8 @@ type ApplyOptions struct {
 // Apply parses raw, checks it, resolves it (referenced configs and remote contents are
 // fetched) and applies it to the tree at o.Root with the same code a boot uses: no
 // provider, no stamps, no host keys. Nothing is written unless the whole config parsed,
-// every resource was fetched and verified and every stage prepared.
+// every resource was fetched and verified and every stage prepared, and a failure while
+// writing undoes every change: the tree is left as it was.
 func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	fsys, err := rootfs.Open(o.Root)
 	if err != nil {
@@ -34,19 +35,20 @@ func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	}
 	defer fsys.Close()
 	con := console{o.Stdout}
-	_, err = apply(ctx, fsys, o.Runner, nil, con, withLog(o.Fetcher, con), raw)
+	_, err = apply(ctx, fsys, o.Runner, nil, "", con, withLog(o.Fetcher, con), raw)
 	return err
 }
 
-// apply resolves and applies raw under fsys. It returns the units the config enables, which
-// a live boot starts once everything is written.
-func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) ([]string, error) {
+// apply resolves and applies raw under fsys, in one transaction whose undo log is undoLog
+// ("": in memory). It returns the units the config enables, which a live boot starts once
+// everything is written.
+func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, undoLog string, con console, f *resource.Fetcher, raw []byte) ([]string, error) {
 	res, err := resolve.Resolve(ctx, f, raw)
 	printReport(con, res.Report)
 	if err != nil {
 		return nil, err
 	}
-	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, Fetcher: res.Fetcher}
+	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, UndoLog: undoLog, Fetcher: res.Fetcher}
 	if err := stages.Apply(ctx, env, res.Config); err != nil {
 		return nil, err
 	}

@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// newRoot makes an image-like root: /home -> /var/home, accounts, an empty machine-id.
+// newRoot makes an image-like root: /home -> /var/home, accounts, login.defs, an empty
+// machine-id.
 func newRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -34,6 +35,7 @@ func newRoot(t *testing.T) string {
 		"etc/group":      "root:x:0:\n",
 		"etc/machine-id": "",
 		"etc/hostname":   "localhost\n",
+		"etc/login.defs": "USERGROUPS_ENAB yes\n", // as the image's: new users get a group of their name
 	} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755)
 		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {

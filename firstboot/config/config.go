@@ -93,7 +93,7 @@ func Parse(raw []byte) (Config, Report) {
 		}
 		return Config{}, rep
 	}
-	for _, p := range Unsupported(cfg) {
+	for _, p := range append(Unsupported(cfg), Invalid(cfg)...) {
 		rep.add(p)
 	}
 	return cfg, rep
