@@ -54,9 +54,11 @@ func (*stepRootImage) Cleanup(*State) {}
 // compressionLevels are chosen for a fast build with most of the size gain of the maximum.
 var compressionLevels = map[string]int{"zstd": 9, "xz": 0, "gzip": 9, "lz4": 0, "lzo": 0}
 
-// tar2sqfsArgs builds tar2sqfs's argument list. Pure: table-tested.
+// tar2sqfsArgs builds tar2sqfs's argument list. Pure: table-tested. --no-skip: a tar record
+// tar2sqfs cannot read fails the build; without it the record is skipped with a warning on
+// standard error, which nobody reads when the tool succeeds, and the image lacks the file.
 func tar2sqfsArgs(p *spec.Plan, jobs int, out string) []string {
-	args := []string{"--quiet", "--force", "--compressor", p.Compression}
+	args := []string{"--quiet", "--no-skip", "--force", "--compressor", p.Compression}
 	if lvl := compressionLevels[p.Compression]; lvl > 0 {
 		args = append(args, "--comp-extra", "level="+strconv.Itoa(lvl))
 	}
