@@ -143,3 +143,15 @@ func (r *recordingRunner) Run(_ context.Context, c command.Cmd) ([]byte, error) 
 	r.keyInside = err == nil
 	return []byte(goodSSHD), nil
 }
+
+// TestAuditReadsContinuedLines: a setting continued over lines (a trailing backslash) is one
+// value, as systemd reads it: a -H tcp:// on the second line of ExecStart is seen.
+func TestAuditReadsContinuedLines(t *testing.T) {
+	d := baseDocker(t)
+	files := dockerTree(t, d)
+	files["etc/systemd/system/docker.service.d/90-tcp.conf"] = "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd \\\n  -H tcp://0.0.0.0:2375 \\\n  --containerd=/run/containerd/containerd.sock\n"
+	got := findings(must(CheckDocker(tree(t, files), policy(d))))
+	if !strings.Contains(got, "listens on tcp://0.0.0.0:2375 without --tlsverify") {
+		t.Errorf("the continued ExecStart was not read whole: %s", got)
+	}
+}

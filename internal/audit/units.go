@@ -17,10 +17,10 @@ type unitSetting struct {
 	Value   string
 }
 
-// unitDirs are where systemd reads units offline, highest priority first (a unit file of
-// an earlier directory hides one of the same name in a later one; /lib is /usr/lib in a
-// merged-/usr image and is listed for the others).
-var unitDirs = []string{"/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
+// unitDirs are where systemd 252 of Debian 12 reads units offline, highest priority first
+// (a unit file of an earlier directory hides one of the same name in a later one; /lib is
+// /usr/lib in a merged-/usr image).
+var unitDirs = []string{"/etc/systemd/system", "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"}
 
 // unitFiles are the files systemd reads for unit in the image, in the order it applies
 // them: the unit file of the highest-priority directory, then the drop-ins (*.conf in
@@ -104,7 +104,9 @@ func readUnit(im *image, files []string) ([]unitSetting, []Finding) {
 			continue
 		}
 		for _, o := range opts {
-			out = append(out, unitSetting{File: f, Section: o.Section, Key: o.Name, Value: strings.TrimSpace(o.Value)})
+			// go-systemd keeps a continuation's backslash and newline; systemd reads a space
+			v := strings.TrimSpace(strings.ReplaceAll(o.Value, "\\\n", " "))
+			out = append(out, unitSetting{File: f, Section: o.Section, Key: o.Name, Value: v})
 		}
 	}
 	return out, problems
