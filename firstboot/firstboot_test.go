@@ -95,9 +95,9 @@ func TestValidateNamesPaths(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	want := "error: $.storage.disks: not supported by mantlet-firstboot\n" +
-		"error: $.storage.files[3].contents.source: scheme http without verification.hash is not supported by mantlet-firstboot (use https or pin the hash)\n" +
-		"error: $.passwd.users[0].passwordHash: passwords are not supported by mantlet-firstboot: the image has none, use sshAuthorizedKeys\n" +
+	want := "error: $.storage.disks (line 2 col 24): not supported by mantlet-firstboot\n" +
+		"error: $.storage.files[3].contents.source (line 2 col 132): scheme http without verification.hash is not supported by mantlet-firstboot (use https or pin the hash)\n" +
+		"error: $.passwd.users[0].passwordHash (line 3 col 53): passwords are not supported by mantlet-firstboot: the image has none, use sshAuthorizedKeys\n" +
 		"warning: $.extra (line 4 col 4): unused key extra\n"
 	if out.String() != want {
 		t.Fatalf("got:\n%swant:\n%s", out.String(), want)

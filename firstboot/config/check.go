@@ -22,7 +22,7 @@ var AccountName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
 func Invalid(cfg types.Config) []Problem {
 	var ps []Problem
 	bad := func(msg string, elems ...any) {
-		ps = append(ps, Problem{Severity: Error, Path: Path(elems...), Message: msg})
+		ps = append(ps, Problem{Severity: Error, Path: Path(elems...), Message: msg, at: elems})
 	}
 	id := func(v *int, elems ...any) {
 		if v != nil && (*v < 0 || *v > MaxID) {

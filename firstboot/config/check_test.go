@@ -47,3 +47,36 @@ func TestInvalidValues(t *testing.T) {
 		t.Errorf("%d errors, want %d:\n%s", len(got), len(want), joined)
 	}
 }
+
+// TestOwnProblemsHaveLineAndColumn: the agent's own problems (what it does not implement,
+// values it refuses) carry the line and column of their place in the config, as Ignition's do,
+// also for a config of an older spec.
+func TestOwnProblemsHaveLineAndColumn(t *testing.T) {
+	raw := `{
+  "ignition": {"version": "3.2.0"},
+  "passwd": {
+    "users": [
+      {"name": "core"},
+      {"name": "bad", "uid": -1,
+       "passwordHash": "$6$x"}
+    ]
+  },
+  "storage": {
+    "disks": [{"device": "/dev/vdb"}]
+  }
+}`
+	_, rep := Parse([]byte(raw))
+	got := map[string][2]int{}
+	for _, p := range rep.Errors {
+		got[p.Path] = [2]int{p.Line, p.Column}
+	}
+	for path, want := range map[string][2]int{
+		"$.passwd.users[1].uid":          {6, 30},
+		"$.passwd.users[1].passwordHash": {7, 24},
+		"$.storage.disks":                {11, 15},
+	} {
+		if got[path] != want {
+			t.Errorf("%s at line %d col %d, want %v (all: %v)", path, got[path][0], got[path][1], want, rep.Errors)
+		}
+	}
+}
