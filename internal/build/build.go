@@ -142,7 +142,7 @@ func CheckOptions(plan *spec.Plan, opts Options) error {
 	return errors.Join(errs...)
 }
 
-var requiredTools = []string{"mmdebstrap", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
+var requiredTools = []string{"mmdebstrap", "mmtarfilter", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
 
 // DefaultCacheDir is where .deb files are kept between builds.
 func DefaultCacheDir() string {

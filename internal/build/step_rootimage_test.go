@@ -56,3 +56,46 @@ func TestRootImageRefusesUnreadableRecords(t *testing.T) {
 		t.Fatalf("err = %v, want a failure naming etc/unreadable", err)
 	}
 }
+
+// TestRootImageDropsOnlyWhatSquashfsCannotKeep: a POSIX ACL (system.posix_acl_default, as
+// systemd's tmpfiles.d puts on /var/log/journal) would fail tar2sqfs --no-skip; mmtarfilter
+// drops it, and file capabilities and user xattrs reach the image.
+func TestRootImageDropsOnlyWhatSquashfsCannotKeep(t *testing.T) {
+	for _, tool := range []string{"tar2sqfs", "mmtarfilter", "rdsquashfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make deps)", tool)
+		}
+	}
+	dir := t.TempDir()
+	tarPath := filepath.Join(dir, "root.tar")
+	f, _ := os.Create(tarPath)
+	tw := tar.NewWriter(f)
+	acl := "\x02\x00\x00\x00\x01\x00\x07\x00\xff\xff\xff\xff\x04\x00\x05\x00\xff\xff\xff\xff\x20\x00\x05\x00\xff\xff\xff\xff"
+	tw.WriteHeader(&tar.Header{Name: "var/log/journal/", Typeflag: tar.TypeDir, Mode: 0o2755, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"SCHILY.xattr.system.posix_acl_default": acl}})
+	tw.WriteHeader(&tar.Header{Name: "usr/bin/ping", Typeflag: tar.TypeReg, Mode: 0o755, Size: 4, Format: tar.FormatPAX,
+		PAXRecords: map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", "SCHILY.xattr.user.mantlet": "kept"}})
+	tw.Write([]byte("ping"))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st := &State{Plan: testPlan(), Opts: Options{Runner: command.Exec{}, KeepWork: true}, WorkDir: dir, RootTar: tarPath}
+	if err := (&stepRootImage{}).Run(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("rdsquashfs", "--xattr", "/usr/bin/ping", st.RootImage).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "security.capability") || !strings.Contains(string(out), "user.mantlet") {
+		t.Errorf("xattrs of /usr/bin/ping: %v\n%s", err, out)
+	}
+	out, _ = exec.Command("rdsquashfs", "--xattr", "/var/log/journal", st.RootImage).CombinedOutput()
+	if strings.Contains(string(out), "posix_acl") {
+		t.Errorf("an ACL reached the image: %s", out)
+	}
+}
+
+func TestMmtarfilterArgs(t *testing.T) {
+	if got := mmtarfilterArgs(); !reflect.DeepEqual(got, []string{"--pax-exclude=SCHILY.xattr.system.*"}) {
+		t.Fatalf("got %q", got)
+	}
+}
