@@ -17,7 +17,13 @@ func Show(w io.Writer, m Manifest, now time.Time) error {
 	if len(m.Recipients) > 0 {
 		enc = fmt.Sprintf("%d age recipients", len(m.Recipients))
 	}
-	fmt.Fprintf(tw, "cluster\t%s\ndatacenter\t%s\ndomain\t%s\nencrypted to\t%s\n\n", m.Cluster, m.Datacenter, m.Domain, enc)
+	fmt.Fprintf(tw, "cluster\t%s\ndatacenter\t%s\ndomain\t%s\nencrypted to\t%s\n", m.Cluster, m.Datacenter, m.Domain, enc)
+	if p := m.Permitted; p != nil {
+		fmt.Fprintf(tw, "CA may sign\tDNS %s; addresses %s\n", strings.Join(p.DNS, ", "), strings.Join(p.IPs, ", "))
+	} else {
+		fmt.Fprintf(tw, "CA may sign\tanything (made before name constraints: rotate ca to constrain it)\n")
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "CA\tFINGERPRINT\tEXPIRES\t\n")
 	for i, ca := range m.CAs {
 		state := "trusted"
