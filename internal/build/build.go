@@ -63,6 +63,7 @@ type State struct {
 
 	Outputs []Output
 	Started time.Time
+	Tools   ToolVersions // prepare: what made the image, for the manifest
 }
 
 // Package is one installed Debian package, as dpkg reports it.
