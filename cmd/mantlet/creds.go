@@ -209,6 +209,7 @@ func runCredsIssue(o *credsIssueOptions, stdout io.Writer) error {
 type credsShowOptions struct {
 	dir    string
 	reveal bool
+	json   bool
 	keys   keyOptions
 }
 
@@ -225,6 +226,8 @@ func newCredsShowCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "store directory")
 	cmd.Flags().BoolVar(&o.reveal, "reveal", false, "also print every secret value (not the private keys)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the public part as JSON (schema "+creds.ShowJSONSchema+"); not with --reveal")
+	cmd.MarkFlagsMutuallyExclusive("json", "reveal")
 	o.keys.flags(cmd)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
@@ -234,6 +237,9 @@ func runCredsShow(o *credsShowOptions, stdout io.Writer) error {
 	m, err := creds.ReadManifest(o.dir)
 	if err != nil {
 		return err
+	}
+	if o.json {
+		return creds.ShowJSON(stdout, m, time.Now())
 	}
 	if !o.reveal {
 		return creds.Show(stdout, m, time.Now())

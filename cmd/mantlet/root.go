@@ -33,5 +33,6 @@ func newRootCmd() *cobra.Command {
 	cmd.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	cmd.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log every external command as it starts and finishes")
 	cmd.AddCommand(newBuildCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
+	markUsage(cmd)
 	return cmd
 }
