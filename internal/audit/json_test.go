@@ -31,8 +31,8 @@ func TestWriteJSON(t *testing.T) {
 			Unwaived    []struct{ Rule, Result string }
 		} `json:"benchmarks"`
 		Components []struct{ Check, Subject, Message string } `json:"components"`
-		Stale      []struct{ Rule, File string }               `json:"stale_waivers"`
-		Unused     []any                                       `json:"unused_waivers"`
+		Stale      []struct{ Rule, File string }              `json:"stale_waivers"`
+		Unused     []any                                      `json:"unused_waivers"`
 	}
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
