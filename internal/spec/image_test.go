@@ -236,6 +236,47 @@ func TestEpochClock(t *testing.T) {
 	}
 }
 
+// TestSourceDateEpochFromTheEnvironment: SOURCE_DATE_EPOCH stands in for a definition
+// without source_date_epoch, agrees silently with an equal one, and is refused, saying what to
+// do, when it differs or is no number.
+func TestSourceDateEpochFromTheEnvironment(t *testing.T) {
+	defer func(f func(string) string) { getenv = f }(getenv)
+	env := ""
+	getenv = func(k string) string {
+		if k == "SOURCE_DATE_EPOCH" {
+			return env
+		}
+		return ""
+	}
+	without, _ := imageWith("source_date_epoch", "")
+	with, _ := imageWith("", "")
+	for _, tc := range []struct {
+		name, env, doc string
+		want           string // "" for no problem
+		epoch          int64
+	}{
+		{"only the environment", "1700000000", without, "", 1700000000},
+		{"the same in both", "1735689600", with, "", 1735689600},
+		{"they differ", "1700000000", with, "1735689600, but SOURCE_DATE_EPOCH=1700000000 in the environment", 0},
+		{"not a number", "yesterday", with, `SOURCE_DATE_EPOCH="yesterday" in the environment is not a positive number`, 0},
+		{"neither", "", without, "required (or SOURCE_DATE_EPOCH in the environment)", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env = tc.env
+			img, _, _, errs := checkImage("t.yaml", []byte(tc.doc))
+			if tc.want == "" {
+				if len(errs) > 0 || img.SourceDateEpoch != tc.epoch {
+					t.Fatalf("epoch %d, errors %v", img.SourceDateEpoch, errs)
+				}
+				return
+			}
+			if !findProblem(errs, "source_date_epoch", 0, tc.want) {
+				t.Fatalf("want %q, got %v", tc.want, errs)
+			}
+		})
+	}
+}
+
 func ExampleErrors() {
 	es := Errors{
 		{File: "images/node.yaml", Line: 12, Path: "kernel.initrd_modules[3]", Msg: `"a b" is not a kernel module name`},
