@@ -94,7 +94,7 @@ func TestValidateImage(t *testing.T) {
 		{"mirror query", "", "mirror:\n  debian: http://mirror.example/debian?x=1\n", "mirror.debian", 2, "has a query", false},
 		{"mirror space", "", "mirror:\n  debian: http://mirror.example/a b\n", "mirror.debian", 2, "whitespace", false},
 		{"security mirror", "", "mirror:\n  debian: http://mirror.example/debian\n  security: mirror.example\n", "mirror.security", 3, "http or https", false},
-		{"epoch zero", "source_date_epoch", "source_date_epoch: 0\n", "source_date_epoch", 1, "required: a positive number", false},
+		{"epoch zero", "source_date_epoch", "source_date_epoch: 0\n", "source_date_epoch", 1, "required (or SOURCE_DATE_EPOCH in the environment): a positive number", false},
 		{"epoch missing", "source_date_epoch", "", "source_date_epoch", 0, "required", false},
 		{"epoch future", "source_date_epoch", "source_date_epoch: 4102444800\n", "source_date_epoch", 1, "in the future", false},
 		{"kernel package missing", "kernel", "kernel:\n  cmdline: [quiet]\n", "kernel.package", 1, "required", false},
