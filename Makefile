@@ -44,8 +44,9 @@ bench: build ## print build times, image sizes and boot time as figures
 audit: image ## build the default image and measure it: CIS Level 1/2 (OpenSCAP) offline and booted in QEMU, sshd, sudoers, Docker, key material; needs root
 	$(BIN)/mantlet audit --image $(IMAGE) --profile $(PROFILE) --report-dir $(OUT)/audit $(OUT)/node.raw
 
-generate: ## regenerate golden files
+generate: ## regenerate golden files and the man pages (docs/man); make test fails while they are stale
 	$(GO) test ./internal/spec/ ./internal/build/ -update
+	$(GO) test ./cmd/mantlet/ ./cmd/mantlet-firstboot/ -run TestManPagesCurrent -update
 
 clean: ## remove binaries and outputs
 	rm -rf $(BIN) $(OUT)

@@ -118,3 +118,29 @@ func TestBuildJSONLinesHaveASchema(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagValueCompletion: the shell completion offers the values of flags with a fixed set
+// and the entries of a --format list.
+func TestFlagValueCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "creds", "issue", "--role", ""}, []string{"control", "worker"}},
+		{[]string{"__complete", "build", "--format", "raw,"}, []string{"raw,qcow2", "raw,vmdk", "raw,vhd"}},
+		{[]string{"__complete", "creds", "rotate", "--dir", "x", ""}, []string{"ca", "gossip", "node-certs"}},
+		{[]string{"__complete", "creds", "init", "--key-type", ""}, []string{"ecdsa-p256", "rsa-3072"}},
+		{[]string{"__complete", "audit", "--accel", ""}, []string{"auto", "kvm", "tcg"}},
+		{[]string{"__complete", "build", "--image", ""}, []string{"yaml", "yml"}}, // file extensions for the shell
+	} {
+		out, err := mantlet(t, tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w+"\n") {
+				t.Errorf("%v: no %q in\n%s", tc.args, w, out)
+			}
+		}
+	}
+}

@@ -34,5 +34,7 @@ func newRootCmd() *cobra.Command {
 	cmd.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log every external command as it starts and finishes")
 	cmd.AddCommand(newBuildCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
 	markUsage(cmd)
+	addCompletion(cmd)
+	cmd.DisableAutoGenTag = true // the man pages carry no generation date
 	return cmd
 }
