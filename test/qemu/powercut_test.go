@@ -39,7 +39,7 @@ func TestPowerCutDuringFirstBoot(t *testing.T) {
 		"ignition": map[string]any{"version": "3.4.0"},
 		"passwd": map[string]any{
 			"groups": []any{map[string]any{"name": "ops", "gid": 1500}},
-			"users": []any{map[string]any{"name": "admin", "groups": []string{"sudo", "ops"}, "sshAuthorizedKeys": []string{authorized}}},
+			"users":  []any{map[string]any{"name": "admin", "groups": []string{"sudo", "ops"}, "sshAuthorizedKeys": []string{authorized}}},
 		},
 		"storage": map[string]any{"files": []any{
 			map[string]any{"path": "/etc/mantlet-test/conf", "mode": 0o640, "user": map[string]any{"name": "admin"}, "group": map[string]any{"name": "ops"},
