@@ -6,6 +6,9 @@ BIN := bin
 IMAGE ?= images/node.yaml
 PROFILE ?= profiles/base.yaml
 OUT ?= out
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+STAMP := -X github.com/mantlet/mantlet/internal/version.Version=$(VERSION) -X github.com/mantlet/mantlet/internal/version.Commit=$(COMMIT)
 
 .PHONY: help deps build image test test-qemu check lint bench audit generate clean
 
@@ -16,8 +19,8 @@ deps: ## install the build and test tools (Debian packages, Go modules); run as 
 	./scripts/install-deps.sh
 
 build: ## build bin/mantlet and the static bin/mantlet-firstboot
-	$(GO) build -trimpath -o $(BIN)/mantlet ./cmd/mantlet
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/mantlet-firstboot ./cmd/mantlet-firstboot
+	$(GO) build -trimpath -ldflags '$(STAMP)' -o $(BIN)/mantlet ./cmd/mantlet
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(STAMP)' -o $(BIN)/mantlet-firstboot ./cmd/mantlet-firstboot
 
 image: build ## bake the default image: $(OUT)/node.raw, node.qcow2, node.manifest.json
 	$(BIN)/mantlet build --image $(IMAGE) --profile $(PROFILE) -o $(OUT)
@@ -42,8 +45,9 @@ bench: build ## print build times, image sizes, boot time and the cluster harnes
 audit: image ## build the default image and measure it: CIS Level 1/2 (OpenSCAP) offline and booted in QEMU, sshd, sudoers, Docker, key material; needs root
 	$(BIN)/mantlet audit --image $(IMAGE) --profile $(PROFILE) --report-dir $(OUT)/audit $(OUT)/node.raw
 
-generate: ## regenerate golden files
+generate: ## regenerate golden files and the man pages (docs/man); make test fails while they are stale
 	$(GO) test ./internal/spec/ ./internal/build/ -update
+	$(GO) test ./cmd/mantlet/ ./cmd/mantlet-firstboot/ -run TestManPagesCurrent -update
 
 clean: ## remove binaries and outputs
 	rm -rf $(BIN) $(OUT)

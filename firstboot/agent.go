@@ -100,6 +100,14 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	} else {
 		con.printf("starting")
 	}
+	switch rec, err := fsys.Recover(UndoLog); {
+	case err != nil:
+		return fmt.Errorf("undo the interrupted attempt: %w", err)
+	case rec == rootfs.RolledBack:
+		con.printf("undid the changes of the interrupted attempt")
+	case rec == rootfs.Committed:
+		con.printf("the interrupted attempt had applied its config; cleaned up after it")
+	}
 	f := withLog(o.Fetcher, con)
 	raw, err := fetch(ctx, o, f, con)
 	if err != nil || raw == nil {
@@ -112,7 +120,7 @@ func boot(ctx context.Context, o Options, fsys *rootfs.FS, st stamps, con consol
 	if err != nil {
 		return err
 	}
-	a, err := apply(ctx, fsys, o.Runner, j, con, f, raw)
+	a, err := apply(ctx, fsys, o.Runner, j, UndoLog, con, f, raw)
 	if err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}

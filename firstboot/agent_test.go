@@ -144,7 +144,7 @@ func TestRunFailedConfig(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	checkHostKeys(t, lines) // made anyway, so that sshd can start
-	want := "mantlet-firstboot: FAILED: apply config: invalid config: $.storage.disks: not supported by mantlet-firstboot"
+	want := "mantlet-firstboot: FAILED: apply config: invalid config: $.storage.disks (line 1 col 53): not supported by mantlet-firstboot"
 	if last := lines[len(lines)-1]; last != want {
 		t.Fatalf("last line %q, want %q", last, want)
 	}

@@ -27,7 +27,8 @@ type ApplyOptions struct {
 // Apply parses raw, checks it, resolves it (referenced configs and remote contents are
 // fetched) and applies it to the tree at o.Root with the same code a boot uses: no
 // provider, no stamps, no host keys. Nothing is written unless the whole config parsed,
-// every resource was fetched and verified and every stage prepared.
+// every resource was fetched and verified and every stage prepared, and a failure while
+// writing undoes every change: the tree is left as it was.
 func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	fsys, err := rootfs.Open(o.Root)
 	if err != nil {
@@ -35,7 +36,7 @@ func Apply(ctx context.Context, o ApplyOptions, raw []byte) error {
 	}
 	defer fsys.Close()
 	con := console{o.Stdout}
-	_, err = apply(ctx, fsys, o.Runner, nil, con, withLog(o.Fetcher, con), raw)
+	_, err = apply(ctx, fsys, o.Runner, nil, "", con, withLog(o.Fetcher, con), raw)
 	return err
 }
 
@@ -52,14 +53,15 @@ const HostnamePath = "/etc/hostname"
 // NetworkDir is where systemd-networkd reads the files a config may write.
 const NetworkDir = "/etc/systemd/network"
 
-// apply resolves and applies raw under fsys.
-func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, con console, f *resource.Fetcher, raw []byte) (applied, error) {
+// apply resolves and applies raw under fsys, in one transaction whose undo log is undoLog
+// ("": in memory).
+func apply(ctx context.Context, fsys *rootfs.FS, runner command.Runner, j stages.Journal, undoLog string, con console, f *resource.Fetcher, raw []byte) (applied, error) {
 	res, err := resolve.Resolve(ctx, f, raw)
 	printReport(con, res.Report)
 	if err != nil {
 		return applied{}, err
 	}
-	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, Fetcher: res.Fetcher}
+	env := &stages.Env{FS: fsys, Runner: runner, Logf: con.printf, Journal: j, UndoLog: undoLog, Fetcher: res.Fetcher}
 	if err := stages.Apply(ctx, env, res.Config); err != nil {
 		return applied{}, err
 	}

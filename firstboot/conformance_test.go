@@ -58,6 +58,8 @@ type conformanceCase struct {
 	name    string
 	version string
 	storage string // the JSON of the storage section
+	passwd  string // the JSON of the passwd section; the roots then get account databases
+	defs    string // with passwd: the root's login.defs; "" for the image's (profiles/base)
 	why     string // not "": the agent differs on purpose (said here), compared anyway up to it
 }
 
@@ -113,6 +115,25 @@ var conformanceCases = []conformanceCase{
 	{name: "many", version: "3.6.0", storage: `{"directories":[{"path":"/m/d1"},{"path":"/m/d2","mode":448}],"files":[{"path":"/m/d1/f","contents":{"source":"data:,1"}},{"path":"/m/d2/g","mode":256,"contents":{"source":"data:,2"}}],"links":[{"path":"/m/l","target":"/m/d1/f"}]}`},
 	{name: "gzip and append", version: "3.6.0", storage: `{"files":[{"path":"/etc/ga","contents":{"compression":"gzip","source":"` + gz("base\n") + `"},"append":[{"compression":"gzip","source":"` + gz("more\n") + `"}]}]}`},
 	{name: "overwrite file", version: "3.6.0", storage: `{"files":[{"path":"/etc/ow","overwrite":true,"contents":{"source":"data:,new"}}]}`},
+	// passwd: Ignition runs useradd --root on the root itself, the agent runs it --prefix on
+	// a copy and writes the databases back; the results must be the same (uids, user
+	// groups as login.defs says, homes from /etc/skel with HOME_MODE or UMASK, backups)
+	{name: "users and groups", version: "3.6.0", storage: `{}`,
+		passwd: `{"groups":[{"name":"ops","gid":1500},{"name":"daemons","system":true}],"users":[{"name":"core","groups":["ops"]},{"name":"svc","uid":1234,"gecos":"Service","shell":"/bin/sh","primaryGroup":"ops"},{"name":"solo","noUserGroup":true,"noCreateHome":true},{"name":"sys1","system":true,"noCreateHome":true}]}`},
+	{name: "no user groups", version: "3.6.0", storage: `{}`, defs: "USERGROUPS_ENAB no\nUMASK 077\n",
+		passwd: `{"users":[{"name":"core"},{"name":"other","primaryGroup":"users"}]}`},
+	{name: "home mode", version: "3.3.0", storage: `{"files":[{"path":"/home/core/.config/app.toml","user":{"name":"core"},"group":{"name":"core"},"contents":{"source":"data:,x"}}]}`,
+		defs: "USERGROUPS_ENAB yes\nHOME_MODE 0711\n", passwd: `{"users":[{"name":"core","homeDir":"/home/core"}]}`},
+}
+
+// accountFiles are the databases of the conformance roots with passwd cases.
+var accountFiles = map[string]string{
+	"etc/passwd":        "root:x:0:0:root:/root:/bin/bash\n",
+	"etc/group":         "root:x:0:\nusers:x:100:\n",
+	"etc/shadow":        "root:*:19000:0:99999:7:::\n",
+	"etc/gshadow":       "root:*::\nusers:*::\n",
+	"etc/skel/.bashrc":  "umask 027\n",
+	"etc/skel/.profile": ". ~/.bashrc\n",
 }
 
 // TestConformance applies each config with the reference Ignition's files stage and with
@@ -126,6 +147,9 @@ func TestConformance(t *testing.T) {
 	for _, tc := range conformanceCases {
 		t.Run(tc.version+"/"+tc.name, func(t *testing.T) {
 			cfg := fmt.Sprintf(`{"ignition":{"version":%q},"storage":%s}`, tc.version, tc.storage)
+			if tc.passwd != "" {
+				cfg = fmt.Sprintf(`{"ignition":{"version":%q},"storage":%s,"passwd":%s}`, tc.version, tc.storage, tc.passwd)
+			}
 			dir := t.TempDir()
 			cfgPath := filepath.Join(dir, "config.json")
 			if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -137,6 +161,9 @@ func TestConformance(t *testing.T) {
 				// reads this file
 				os.MkdirAll(filepath.Join(root, "etc/selinux"), 0o755)
 				os.WriteFile(filepath.Join(root, "etc/selinux/config"), []byte("SELINUX=disabled\nSELINUXTYPE=targeted\n"), 0o644)
+				if tc.passwd != "" {
+					writeAccounts(t, root, tc.defs)
+				}
 			}
 			cmd := exec.Command(ign, "-platform", "file", "-stage", "files", "-root", ref, "-config-cache", cfgPath, "-log-to-stdout")
 			cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(ign)+":"+os.Getenv("PATH"))
@@ -167,8 +194,30 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+func writeAccounts(t *testing.T, root, defs string) {
+	t.Helper()
+	if defs == "" {
+		b, err := os.ReadFile("../profiles/base/login.defs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defs = string(b)
+	}
+	files := map[string]string{"etc/login.defs": defs}
+	for k, v := range accountFiles {
+		files[k] = v
+	}
+	for name, data := range files {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // snapshot describes every node of a tree but Ignition's own records; noSpecial leaves
-// the setuid, setgid and sticky bits out.
+// the setuid, setgid and sticky bits out. /etc/.pwd.lock, the lock file shadow's tools
+// leave in the root they edit, is left out: the agent's tools edit a copy.
 func snapshot(t *testing.T, root string, noSpecial bool) map[string]string {
 	t.Helper()
 	m := map[string]string{}
@@ -177,7 +226,7 @@ func snapshot(t *testing.T, root string, noSpecial bool) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		if rel == "etc/.ignition-result.json" {
+		if rel == "etc/.ignition-result.json" || rel == "etc/.pwd.lock" {
 			return nil
 		}
 		fi, err := os.Lstat(p)

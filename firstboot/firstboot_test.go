@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// newRoot makes an image-like root: /home -> /var/home, accounts, an empty machine-id.
+// newRoot makes an image-like root: /home -> /var/home, accounts, login.defs, an empty
+// machine-id.
 func newRoot(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -34,6 +35,7 @@ func newRoot(t *testing.T) string {
 		"etc/group":      "root:x:0:\n",
 		"etc/machine-id": "",
 		"etc/hostname":   "localhost\n",
+		"etc/login.defs": "USERGROUPS_ENAB yes\n", // as the image's: new users get a group of their name
 	} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(name)), 0o755)
 		if err := os.WriteFile(filepath.Join(root, name), []byte(data), 0o644); err != nil {
@@ -93,9 +95,9 @@ func TestValidateNamesPaths(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	want := "error: $.storage.disks: not supported by mantlet-firstboot\n" +
-		"error: $.storage.files[3].contents.source: scheme http without verification.hash is not supported by mantlet-firstboot (use https or pin the hash)\n" +
-		"error: $.passwd.users[0].passwordHash: passwords are not supported by mantlet-firstboot: the image has none, use sshAuthorizedKeys\n" +
+	want := "error: $.storage.disks (line 2 col 24): not supported by mantlet-firstboot\n" +
+		"error: $.storage.files[3].contents.source (line 2 col 132): scheme http without verification.hash is not supported by mantlet-firstboot (use https or pin the hash)\n" +
+		"error: $.passwd.users[0].passwordHash (line 3 col 53): passwords are not supported by mantlet-firstboot: the image has none, use sshAuthorizedKeys\n" +
 		"warning: $.extra (line 4 col 4): unused key extra\n"
 	if out.String() != want {
 		t.Fatalf("got:\n%swant:\n%s", out.String(), want)

@@ -16,6 +16,9 @@ const (
 	StampInProgress = StateDir + "/in-progress"
 	StampDone       = StateDir + "/done"
 	ConfigCache     = StateDir + "/config.ign"
+	// UndoLog is the undo log of the apply's transaction (rootfs.Tx) while it is open: a
+	// boot that finds it undoes the changes of the attempt that a power cut stopped.
+	UndoLog = StateDir + "/undo"
 )
 
 // stamps records how far first boot got.

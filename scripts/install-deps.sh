@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs everything mantlet's build and tests need on Debian 12 (run as root): the image
-# tools from Debian's archive, then the Go modules of go.mod. Safe to run again.
+# tools from Debian's archive, then the Go modules of go.mod. Safe to run again. (sudo is
+# for its visudo: tests check that the build's sudoers check rejects a broken file.)
 set -eu
 
 packages="
@@ -33,6 +34,7 @@ docker.io
 nftables
 vde-switch
 openssh-client
+sudo
 "
 
 if [ "$(id -u)" != 0 ]; then

@@ -10,6 +10,7 @@ import (
 	"github.com/mantlet/mantlet/firstboot"
 	"github.com/mantlet/mantlet/firstboot/providers"
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/version"
 	"github.com/spf13/cobra"
 )
 
@@ -32,6 +33,8 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.Version = version.String()
+	cmd.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log every external command as it starts and finishes")
 	cmd.AddCommand(newRunCmd(), newApplyCmd(), newValidateCmd())
 	return cmd

@@ -37,7 +37,7 @@ func TestValidateCommand(t *testing.T) {
 	if !errors.Is(err, errReported) {
 		t.Fatalf("err = %v", err)
 	}
-	if out != "error: $.storage.luks: not supported by mantlet-firstboot\nconfig is invalid\n" {
+	if out != "error: $.storage.luks (line 1 col 52): not supported by mantlet-firstboot\nconfig is invalid\n" {
 		t.Fatalf("output:\n%s", out)
 	}
 	good := writeConfig(t, `{"ignition":{"version":"3.6.0"}}`)

@@ -21,6 +21,7 @@ type auditOptions struct {
 	boot       bool
 	skipWalks  bool
 	accel      string
+	json       bool
 }
 
 func newAuditCmd() *cobra.Command {
@@ -61,6 +62,7 @@ offline_only cover only offline results.`,
 	f.BoolVar(&o.boot, "boot", true, "for a disk image, also boot it in QEMU and evaluate the benchmarks in the running machine")
 	f.BoolVar(&o.skipWalks, "boot-skip-walks", false, "leave the three rules that walk every file (unowned, ungrouped, world-writable) to the offline scan: minutes each in a booted machine under TCG")
 	f.StringVar(&o.accel, "accel", "auto", "QEMU accelerator of the booted scan: auto, kvm or tcg")
+	f.BoolVar(&o.json, "json", false, "write the report as JSON (schema "+audit.JSONSchema+") on stdout; progress and the text report go to stderr")
 	return cmd
 }
 
@@ -97,7 +99,16 @@ func runAudit(cmd *cobra.Command, o *auditOptions, input string, stdout, stderr 
 		// only what runs at debug level is logged; real failures come back as errors.
 		Runner: command.Exec{Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug + auditLogLevel(cmd)}))},
 	}
-	_, err = audit.Run(cmd.Context(), opts, stdout)
+	text := stdout
+	if o.json {
+		text = stderr
+	}
+	rep, err := audit.Run(cmd.Context(), opts, text)
+	if o.json && rep != nil {
+		if jerr := audit.WriteJSON(stdout, rep); jerr != nil && err == nil {
+			err = jerr
+		}
+	}
 	return err
 }
 

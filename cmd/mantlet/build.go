@@ -49,7 +49,7 @@ the build succeeded.`,
 	f.StringVar(&o.profile, "profile", "profiles/base.yaml", "role profile")
 	f.StringVar(&o.formats, "format", "", "output formats, comma-separated: raw, qcow2, vmdk, vhd (default: the image definition's)")
 	f.StringVarP(&o.output, "output", "o", "out", "output directory")
-	f.BoolVar(&o.json, "json", false, "report progress as JSON lines on stdout")
+	f.BoolVar(&o.json, "json", false, "report progress as JSON lines on stdout (each with \"schema\": \""+buildJSONSchema+"\")")
 	f.StringVar(&o.cacheDir, "cache-dir", "", "where downloaded packages are kept between builds (default $MANTLET_CACHE, /var/cache/mantlet as root)")
 	f.StringVar(&o.firstboot, "firstboot", "", "the static mantlet-firstboot binary to bake in (default: next to this mantlet binary)")
 	f.StringVar(&o.mode, "mode", "auto", "mmdebstrap mode: auto, root, unshare, fakeroot, fakechroot")
@@ -86,7 +86,7 @@ func runBuild(cmd *cobra.Command, o *buildOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	if o.json {
-		return json.NewEncoder(stdout).Encode(map[string]any{"event": "done", "manifest": build.ManifestPath(o.output, plan.Name), "outputs": st.Outputs, "root_hash": st.Verity.RootHash})
+		return json.NewEncoder(stdout).Encode(map[string]any{"schema": buildJSONSchema, "event": "done", "manifest": build.ManifestPath(o.output, plan.Name), "outputs": st.Outputs, "root_hash": st.Verity.RootHash})
 	}
 	for _, out := range st.Outputs {
 		fmt.Fprintf(stdout, "%s\t%d MiB\tsha256:%s\n", out.File, out.Size>>20, out.SHA256)
@@ -118,10 +118,13 @@ func textReporter(w io.Writer) pipeline.Reporter {
 	}
 }
 
+// buildJSONSchema is in every line of build --json: the layout of its events.
+const buildJSONSchema = "mantlet.build/v1"
+
 func jsonReporter(w io.Writer) pipeline.Reporter {
 	enc := json.NewEncoder(w)
 	return func(e pipeline.Event) {
-		ev := map[string]any{"event": "step", "step": e.Step, "index": e.Index, "total": e.Total, "status": e.Status}
+		ev := map[string]any{"schema": buildJSONSchema, "event": "step", "step": e.Step, "index": e.Index, "total": e.Total, "status": e.Status}
 		if e.Status != "started" {
 			ev["seconds"] = e.Elapsed.Seconds()
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/mantlet/mantlet/internal/creds"
 	"github.com/mantlet/mantlet/internal/pki"
@@ -52,36 +52,28 @@ func (k *keyOptions) keys(needPassphrase, confirm bool) (creds.Keys, error) {
 	return creds.Keys{Passphrase: p}, nil
 }
 
-// promptPassphrase reads a line from the terminal with echo off.
+// ttyPath is the terminal prompts are asked on, whatever stdin and stdout are; tests point
+// it at a pseudo-terminal of their own.
+var ttyPath = "/dev/tty"
+
+// promptPassphrase reads a line from the terminal with echo off (golang.org/x/term, which
+// puts the terminal's state back afterwards).
 func promptPassphrase(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := os.OpenFile(ttyPath, os.O_RDWR, 0)
 	if err != nil {
 		return "", fmt.Errorf("%w (and no terminal to ask on)", creds.ErrNoKeys)
 	}
 	defer tty.Close()
 	fd := int(tty.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
+	if !term.IsTerminal(fd) {
 		return "", fmt.Errorf("%w (and no terminal to ask on)", creds.ErrNoKeys)
 	}
-	noEcho := *old
-	noEcho.Lflag &^= unix.ECHO
-	noEcho.Lflag |= unix.ICANON
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+	fmt.Fprint(tty, prompt)
+	line, err := term.ReadPassword(fd)
+	fmt.Fprintln(tty)
+	if err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
-	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	fmt.Fprint(tty, prompt)
-	var line []byte
-	buf := make([]byte, 1)
-	for {
-		n, err := tty.Read(buf)
-		if n == 0 || err != nil || buf[0] == '\n' {
-			break
-		}
-		line = append(line, buf[0])
-	}
-	fmt.Fprintln(tty)
 	p := strings.TrimRight(string(line), "\r")
 	if p == "" {
 		return "", errors.New("empty passphrase")
@@ -102,7 +94,7 @@ func newCredsCmd() *cobra.Command {
 
 type credsInitOptions struct {
 	dir, name, datacenter, domain, keyType string
-	recipients                             []string
+	recipients, permitDNS, permitIPs       []string
 	keys                                   keyOptions
 }
 
@@ -124,6 +116,8 @@ func newCredsInitCmd() *cobra.Command {
 	f.StringVar(&o.domain, "domain", "consul", "Consul domain")
 	f.StringVar(&o.keyType, "key-type", string(pki.ECDSAP256), fmt.Sprintf("CA key type: %v", pki.KeyTypes))
 	f.StringArrayVar(&o.recipients, "recipient", nil, "age public key (age1...) to encrypt to instead of a passphrase; repeat for several operators")
+	f.StringArrayVar(&o.permitDNS, "permit-dns", nil, "a DNS domain the CA may sign names in (with its subdomains) besides the Consul domain and localhost, for issue --dns; repeat for several")
+	f.StringArrayVar(&o.permitIPs, "permit-ip", nil, fmt.Sprintf("an address range (CIDR) of the nodes the CA may sign; repeat for several (default: %s)", strings.Join(pki.DefaultIPRanges, ", ")))
 	_ = cmd.MarkFlagRequired("dir")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("datacenter")
@@ -140,7 +134,7 @@ func runCredsInit(o *credsInitOptions, stdout io.Writer) error {
 	}
 	s, err := creds.Init(o.dir, creds.InitOptions{
 		Cluster: o.name, Datacenter: o.datacenter, Domain: o.domain, KeyType: pki.KeyType(o.keyType),
-		Recipients: o.recipients, Now: time.Now(),
+		Recipients: o.recipients, PermitDNS: o.permitDNS, PermitIPs: o.permitIPs, Now: time.Now(),
 	}, keys)
 	if err != nil {
 		return err
@@ -215,6 +209,7 @@ func runCredsIssue(o *credsIssueOptions, stdout io.Writer) error {
 type credsShowOptions struct {
 	dir    string
 	reveal bool
+	json   bool
 	keys   keyOptions
 }
 
@@ -231,6 +226,8 @@ func newCredsShowCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", "", "store directory")
 	cmd.Flags().BoolVar(&o.reveal, "reveal", false, "also print every secret value (not the private keys)")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the public part as JSON (schema "+creds.ShowJSONSchema+"); not with --reveal")
+	cmd.MarkFlagsMutuallyExclusive("json", "reveal")
 	o.keys.flags(cmd)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
@@ -240,6 +237,9 @@ func runCredsShow(o *credsShowOptions, stdout io.Writer) error {
 	m, err := creds.ReadManifest(o.dir)
 	if err != nil {
 		return err
+	}
+	if o.json {
+		return creds.ShowJSON(stdout, m, time.Now())
 	}
 	if !o.reveal {
 		return creds.Show(stdout, m, time.Now())

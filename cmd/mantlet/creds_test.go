@@ -41,7 +41,7 @@ func TestCredsToIgnition(t *testing.T) {
 	t.Setenv("MANTLET_PASSPHRASE", cliPass)
 	dir := filepath.Join(t.TempDir(), "cluster")
 	var stdout strings.Builder
-	stdout.WriteString(mustMantlet(t, "creds", "init", "--dir", dir, "--name", "prod", "--datacenter", "dc1"))
+	stdout.WriteString(mustMantlet(t, "creds", "init", "--dir", dir, "--name", "prod", "--datacenter", "dc1", "--permit-dns", "example.org"))
 	stdout.WriteString(mustMantlet(t, "creds", "issue", "--dir", dir, "--node", "ctl-1", "--role", "control", "--ip", "10.0.0.11"))
 	stdout.WriteString(mustMantlet(t, "creds", "issue", "--dir", dir, "--node", "wrk-1", "--role", "worker", "--ip", "10.0.0.21", "--dns", "wrk-1.example.org"))
 	stdout.WriteString(mustMantlet(t, "creds", "show", "--dir", dir))

@@ -11,8 +11,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
+	code := exitCode(ctx, err)
 	stop()
-	if err != nil {
-		os.Exit(1)
-	}
+	os.Exit(code)
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mantlet/mantlet/internal/version"
 )
 
 // rootOptions are the flags every subcommand shares.
@@ -27,7 +29,12 @@ func newRootCmd() *cobra.Command {
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 		},
 	}
+	cmd.Version = version.String()
+	cmd.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	cmd.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log every external command as it starts and finishes")
 	cmd.AddCommand(newBuildCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
+	markUsage(cmd)
+	addCompletion(cmd)
+	cmd.DisableAutoGenTag = true // the man pages carry no generation date
 	return cmd
 }

@@ -136,3 +136,59 @@ func (db *DB) GID(name string) (int, bool) {
 	g, ok := db.Groups[name]
 	return g.GID, ok
 }
+
+// Defs are the settings of /etc/login.defs that shadow's tools read, by name.
+type Defs map[string]string
+
+// LoadDefs reads /etc/login.defs inside fsys the way shadow's getdef does: one "NAME VALUE"
+// a line, comments and blank lines skipped, a value in double quotes unquoted. A missing
+// file gives no settings.
+func LoadDefs(fsys *rootfs.FS) (Defs, error) {
+	data, err := readOptional(fsys, "/etc/login.defs")
+	if err != nil {
+		return nil, err
+	}
+	return ParseDefs(data), nil
+}
+
+// ParseDefs parses the contents of login.defs.
+func ParseDefs(data []byte) Defs {
+	d := Defs{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		if i := strings.IndexAny(line, " \t"); i > 0 {
+			name, value = line[:i], line[i+1:]
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		d[name] = value
+	}
+	return d
+}
+
+// Bool is a yes/no setting as shadow reads it: "yes" in any case is true, anything else
+// (or no setting) false.
+func (d Defs) Bool(name string) bool { return strings.EqualFold(d[name], "yes") }
+
+// UserGroups says whether useradd gives a new user a group of its own name when the
+// command line does not say (USERGROUPS_ENAB; off when login.defs does not set it).
+func (d Defs) UserGroups() bool { return d.Bool("USERGROUPS_ENAB") }
+
+// HomeMode is the mode useradd gives a new home: HOME_MODE, else the permissions UMASK
+// leaves (022 when login.defs sets neither, or sets them badly).
+func (d Defs) HomeMode() fs.FileMode {
+	if m, err := strconv.ParseUint(d["HOME_MODE"], 8, 32); err == nil && m <= 0o777 {
+		return fs.FileMode(m)
+	}
+	umask := uint64(0o022)
+	if m, err := strconv.ParseUint(d["UMASK"], 8, 32); err == nil && m <= 0o777 {
+		umask = m
+	}
+	return fs.FileMode(0o777 &^ umask)
+}

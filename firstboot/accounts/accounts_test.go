@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -67,5 +68,20 @@ func TestLoad(t *testing.T) {
 	}
 	if _, ok := db.UID("nobody"); ok {
 		t.Fatal("found nobody")
+	}
+}
+
+func TestDefs(t *testing.T) {
+	d := ParseDefs([]byte("# comment\nUSERGROUPS_ENAB\tYes\nUMASK\t\t027\nENV_PATH \"PATH=/bin\"\n\n"))
+	if !d.UserGroups() || d["ENV_PATH"] != "PATH=/bin" || d.HomeMode() != 0o750 {
+		t.Fatalf("defs %v: usergroups %v, home mode %v", d, d.UserGroups(), d.HomeMode())
+	}
+	for in, want := range map[string]fs.FileMode{"": 0o755, "HOME_MODE 0700\nUMASK 077": 0o700, "UMASK 077": 0o700, "HOME_MODE bad": 0o755, "HOME_MODE 01777": 0o755} {
+		if got := ParseDefs([]byte(in)).HomeMode(); got != want {
+			t.Errorf("%q: home mode %v, want %v", in, got, want)
+		}
+	}
+	if ParseDefs([]byte("USERGROUPS_ENAB no")).UserGroups() || ParseDefs(nil).UserGroups() {
+		t.Error("user groups without USERGROUPS_ENAB yes")
 	}
 }

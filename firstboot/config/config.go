@@ -10,6 +10,7 @@ import (
 
 	"github.com/coreos/ignition/v2/config/v3_6"
 	"github.com/coreos/ignition/v2/config/v3_6/types"
+	vjson "github.com/coreos/vcontext/json"
 	"github.com/coreos/vcontext/path"
 	"github.com/coreos/vcontext/report"
 )
@@ -39,6 +40,8 @@ type Problem struct {
 	Line     int    // 1-based line in the config, 0 if unknown
 	Column   int
 	Message  string
+
+	at []any // the path's elements, for finding the line and column
 }
 
 func (p Problem) String() string {
@@ -93,10 +96,37 @@ func Parse(raw []byte) (Config, Report) {
 		}
 		return Config{}, rep
 	}
-	for _, p := range Unsupported(cfg) {
+	own := append(Unsupported(cfg), Invalid(cfg)...)
+	locate(raw, own)
+	for _, p := range own {
 		rep.add(p)
 	}
 	return cfg, rep
+}
+
+// locate gives the agent's own problems the line and column of the deepest part of their
+// path the raw config has, as Ignition's problems have (vcontext, Ignition's own way).
+func locate(raw []byte, ps []Problem) {
+	if len(ps) == 0 {
+		return
+	}
+	root, err := vjson.UnmarshalToContext(raw)
+	if err != nil {
+		return
+	}
+	for i, p := range ps {
+		c := path.New("json", p.at...)
+		n, err := root.Get(c)
+		for err != nil && len(c.Path) > 0 {
+			c = c.Pop()
+			n, err = root.Get(c)
+		}
+		if err != nil || len(c.Path) == 0 {
+			continue
+		}
+		line, col := n.Start()
+		ps[i].Line, ps[i].Column = int(line), int(col)
+	}
 }
 
 func versionPath(err error) string {

@@ -13,7 +13,7 @@ const notSupported = "not supported by mantlet-firstboot"
 func Unsupported(cfg types.Config) []Problem {
 	var ps []Problem
 	refuse := func(msg string, elems ...any) {
-		ps = append(ps, Problem{Severity: Error, Path: Path(elems...), Message: msg})
+		ps = append(ps, Problem{Severity: Error, Path: Path(elems...), Message: msg, at: elems})
 	}
 
 	ign := cfg.Ignition

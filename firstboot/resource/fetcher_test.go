@@ -308,30 +308,42 @@ func TestFetchGzip(t *testing.T) {
 	}
 }
 
+// TestNoProxy: ignition.proxy.noProxy means what it means to Ignition (httpproxy's
+// NO_PROXY): domains with their subdomains, a leading "." for subdomains only, IP addresses
+// and CIDR blocks, host:port entries for that port only, "*"; loopback is never proxied.
 func TestNoProxy(t *testing.T) {
-	items := []types.NoProxyItem{"example.com", ".internal", "10.0.0.0/8", "192.168.1.1"}
-	tests := map[string]bool{
-		"example.com": true, "a.example.com": true, "badexample.com": false, "x.internal": true,
-		"10.2.3.4": true, "192.168.1.1": true, "192.168.1.2": false, "other.org": false,
-	}
-	for host, want := range tests {
-		if got := noProxy(host, items); got != want {
-			t.Errorf("noProxy(%s) = %v", host, got)
-		}
-	}
-	if !noProxy("anything", []types.NoProxyItem{"*"}) {
-		t.Error("* does not match")
-	}
-	httpsProxy, httpProxy := "http://proxy:3128", ""
+	items := []types.NoProxyItem{"example.com", ".internal", "10.0.0.0/8", "192.168.1.1", "git.example.org:8443", "[2001:db8::1]:443", "fd00::/8"}
+	httpsProxy, httpProxy := "http://proxy:3128", "http://plain-proxy:3128"
 	pf := proxyFunc(types.Proxy{HTTPSProxy: &httpsProxy, HTTPProxy: &httpProxy, NoProxy: items})
-	for _, tt := range []struct{ u, want string }{
-		{"https://a.org/x", "http://proxy:3128"}, {"https://example.com/", ""}, {"http://a.org/", ""},
+	for u, want := range map[string]string{
+		"https://a.org/x":                 httpsProxy,
+		"http://a.org/x":                  httpProxy,
+		"https://example.com/":            "",
+		"https://a.example.com/":          "",
+		"https://badexample.com/":         httpsProxy,
+		"https://x.internal/":             "",
+		"https://internal/":               httpsProxy, // a leading dot: subdomains only
+		"https://10.2.3.4/":               "",
+		"https://192.168.1.1/":            "",
+		"https://192.168.1.2/":            httpsProxy,
+		"https://git.example.org:8443/c":  "", // host:port: that port only
+		"https://git.example.org/c":       httpsProxy,
+		"https://[2001:db8::1]/":          "",
+		"https://[2001:db8::2]/":          httpsProxy,
+		"https://[fd00::5]:8080/":         "",
+		"https://127.0.0.1:8080/metadata": "", // loopback never
+		"https://localhost/":              "",
+		"http://[::1]/":                   "",
 	} {
-		u, _ := url.Parse(tt.u)
-		got, err := pf(&http.Request{URL: u})
-		if err != nil || (got == nil) != (tt.want == "") || got != nil && got.String() != tt.want {
-			t.Errorf("proxy for %s = %v, %v", tt.u, got, err)
+		parsed, _ := url.Parse(u)
+		got, err := pf(&http.Request{URL: parsed})
+		if err != nil || (got == nil) != (want == "") || got != nil && got.String() != want {
+			t.Errorf("proxy for %s = %v, %v; want %q", u, got, err, want)
 		}
+	}
+	star := proxyFunc(types.Proxy{HTTPSProxy: &httpsProxy, NoProxy: []types.NoProxyItem{"*"}})
+	if got, _ := star(&http.Request{URL: &url.URL{Scheme: "https", Host: "anything"}}); got != nil {
+		t.Errorf("* does not match: %v", got)
 	}
 	if proxyFunc(types.Proxy{}) != nil {
 		t.Error("a proxy without one configured")

@@ -1,62 +1,38 @@
 package resource
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/coreos/ignition/v2/config/v3_6/types"
+	"golang.org/x/net/http/httpproxy"
 )
 
-// proxyFunc implements ignition.proxy: httpProxy for http: requests, httpsProxy for https:,
-// none for a host that noProxy names ("*" for all, a domain with its subdomains, an IP
-// address or a CIDR block). nil when the config names no proxy.
+// proxyFunc implements ignition.proxy as Ignition does, with golang.org/x/net/http/httpproxy:
+// httpProxy for http: requests, httpsProxy for https:, none for loopback and for a host that
+// noProxy names (comma-joined, NO_PROXY's syntax: "*"; a domain with its subdomains, or with
+// a leading "." its subdomains only; an IP address or a CIDR block; either with a ":port" that
+// must match too). nil when the config names no proxy.
 func proxyFunc(p types.Proxy) func(*http.Request) (*url.URL, error) {
 	if isEmpty(p.HTTPProxy) && isEmpty(p.HTTPSProxy) {
 		return nil
 	}
-	return func(r *http.Request) (*url.URL, error) {
-		raw := p.HTTPProxy
-		if r.URL.Scheme == "https" {
-			raw = p.HTTPSProxy
-		}
-		if isEmpty(raw) || noProxy(r.URL.Hostname(), p.NoProxy) {
-			return nil, nil
-		}
-		u, err := url.Parse(*raw)
-		if err != nil {
-			return nil, errBadProxy
-		}
-		return u, nil
+	items := make([]string, len(p.NoProxy))
+	for i, it := range p.NoProxy {
+		items[i] = string(it)
 	}
+	cfg := httpproxy.Config{HTTPProxy: deref(p.HTTPProxy), HTTPSProxy: deref(p.HTTPSProxy), NoProxy: strings.Join(items, ",")}
+	// the config's validation has refused proxy URLs that do not parse
+	f := cfg.ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return f(r.URL) }
 }
-
-var errBadProxy = &url.Error{Op: "proxy", URL: "(proxy)", Err: net.InvalidAddrError("bad proxy URL")}
 
 func isEmpty(s *string) bool { return s == nil || *s == "" }
 
-func noProxy(host string, items []types.NoProxyItem) bool {
-	host = strings.ToLower(host)
-	ip := net.ParseIP(host)
-	for _, it := range items {
-		s := strings.ToLower(strings.TrimSpace(string(it)))
-		if s == "*" {
-			return true
-		}
-		if ip != nil {
-			if _, n, err := net.ParseCIDR(s); err == nil && n.Contains(ip) {
-				return true
-			}
-			if other := net.ParseIP(s); other != nil && other.Equal(ip) {
-				return true
-			}
-			continue
-		}
-		s = strings.TrimPrefix(s, ".")
-		if s != "" && (host == s || strings.HasSuffix(host, "."+s)) {
-			return true
-		}
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	return false
+	return *s
 }

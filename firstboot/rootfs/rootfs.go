@@ -33,6 +33,7 @@ var (
 type FS struct {
 	dir  string
 	root *os.Root
+	tx   *Tx // the open transaction, nil when none
 }
 
 // Open opens dir as a root filesystem.

@@ -30,6 +30,11 @@ func (f *FS) MkdirAll(p string, perm fs.FileMode) (string, error) {
 	if rel == "." {
 		return rel, nil
 	}
+	if f.tx != nil {
+		if err := f.tx.willCreate(rel); err != nil {
+			return "", err
+		}
+	}
 	if err := f.root.MkdirAll(rel, perm); err != nil {
 		return "", fmt.Errorf("create directory %s: %w", p, err)
 	}
@@ -48,6 +53,9 @@ func (f *FS) parent(p string) (dir, base string, err error) {
 	}
 	dir, base = path.Split(rel)
 	dir = path.Clean(dir)
+	if err := f.tx.willReplace(rel); err != nil {
+		return "", "", err
+	}
 	if dir != "." {
 		if err := f.root.MkdirAll(dir, 0o755); err != nil {
 			return "", "", fmt.Errorf("create parent of %s: %w", p, err)
@@ -77,6 +85,9 @@ func (f *FS) WriteFile(p string, data []byte, perm fs.FileMode, own Owner) error
 		return err
 	}
 	tmp := path.Join(dir, tmpBase)
+	if err := f.tx.willCreateTemp(tmp); err != nil {
+		return err
+	}
 	file, err := f.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
@@ -149,6 +160,9 @@ func (f *FS) replaceWith(p string, own Owner, create func(tmp string) error) err
 		return err
 	}
 	tmp := path.Join(dir, tmpBase)
+	if err := f.tx.willCreateTemp(tmp); err != nil {
+		return err
+	}
 	if err := create(tmp); err != nil {
 		return fmt.Errorf("link %s: %w", p, err)
 	}
@@ -175,7 +189,11 @@ func (f *FS) RemoveAll(p string) error {
 	if rel == "." {
 		return fmt.Errorf("%s: will not remove the root directory", p)
 	}
-	if err := f.root.RemoveAll(rel); err != nil {
+	remove := f.root.RemoveAll
+	if f.tx != nil {
+		remove = f.tx.remove
+	}
+	if err := remove(rel); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
@@ -187,6 +205,11 @@ func (f *FS) SetAttrs(p string, perm *fs.FileMode, own Owner) error {
 	rel, err := f.Resolve(p, true)
 	if err != nil {
 		return err
+	}
+	if own.set() || perm != nil {
+		if err := f.tx.willChangeAttrs(rel); err != nil {
+			return err
+		}
 	}
 	if own.set() {
 		if err := f.root.Lchown(rel, own.UID, own.GID); err != nil {
@@ -208,6 +231,9 @@ func (f *FS) Lchown(p string, own Owner) error {
 	}
 	rel, err := f.Resolve(p, false)
 	if err != nil {
+		return err
+	}
+	if err := f.tx.willChangeAttrs(rel); err != nil {
 		return err
 	}
 	if err := f.root.Lchown(rel, own.UID, own.GID); err != nil {

@@ -20,9 +20,11 @@ var baseFiles = map[string]string{
 	"etc/group":   "root:x:0:\nsvc:x:998:\nadm:x:4:\n",
 	"etc/shadow":  "root:*:19000:0:99999:7:::\nsvc:!:19000::::::\n",
 	"etc/gshadow": "root:*::\nsvc:!::\nadm:*::\n",
-	"home":        "-> /var/home",
-	"var/home/":   "",
-	"root/":       "",
+	// Debian's: useradd gives a new user a group of its name
+	"etc/login.defs": "UID_MIN 1000\nUSERGROUPS_ENAB yes\nHOME_MODE 0700\n",
+	"home":           "-> /var/home",
+	"var/home/":      "",
+	"root/":          "",
 }
 
 // newEnv builds a root from files: a name ending in "/" is a directory, contents starting

@@ -12,12 +12,10 @@ import (
 	"github.com/mantlet/mantlet/firstboot/rootfs"
 )
 
-// homeMode is Debian 12's HOME_MODE for new homes.
-const homeMode fs.FileMode = 0o700
-
 // ensureHome creates the user's home inside the root when it is missing (a /home symlink
-// is followed inside the root), fills it from /etc/skel and gives it to the user.
-func ensureHome(env *Env, u accounts.User) error {
+// is followed inside the root) with mode (login.defs' HOME_MODE, as useradd), fills it from
+// /etc/skel and gives it to the user.
+func ensureHome(env *Env, u accounts.User, mode fs.FileMode) error {
 	if u.Home == "" || u.Home == "/" || u.Home == "/nonexistent" {
 		return nil
 	}
@@ -28,7 +26,6 @@ func ensureHome(env *Env, u accounts.User) error {
 	if _, err := env.FS.MkdirAll(u.Home, 0o755); err != nil {
 		return fmt.Errorf("home of %s: %w", u.Name, err)
 	}
-	mode := homeMode
 	if err := env.FS.SetAttrs(u.Home, &mode, own); err != nil {
 		return fmt.Errorf("home of %s: %w", u.Name, err)
 	}

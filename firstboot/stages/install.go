@@ -3,13 +3,14 @@ package stages
 import (
 	"fmt"
 	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
 )
 
 // Install is the [Install] section of a systemd unit, as far as enabling needs it.
 type Install struct {
 	WantedBy        []string
 	RequiredBy      []string
-	UpheldBy        []string
 	Alias           []string
 	Also            []string
 	DefaultInstance string
@@ -17,48 +18,27 @@ type Install struct {
 
 // Empty says whether the section asks for nothing (a static unit).
 func (in Install) Empty() bool {
-	return len(in.WantedBy)+len(in.RequiredBy)+len(in.UpheldBy)+len(in.Alias)+len(in.Also) == 0
+	return len(in.WantedBy)+len(in.RequiredBy)+len(in.Alias)+len(in.Also) == 0
 }
 
-// ParseInstall reads the [Install] section of a unit file: comments (# and ;), line
-// continuations (a trailing backslash), list values split on white space, an empty
-// assignment resetting a list. Other sections are skipped.
+// ParseInstall reads the [Install] section of a unit file, parsed as systemd does with
+// github.com/coreos/go-systemd/v22/unit (comments, continuation lines, sections): list values
+// split on white space, an empty assignment resetting a list. Other sections are skipped;
+// unit specifiers (%i...) and keys enabling does not know are refused.
 func ParseInstall(contents string) (Install, error) {
 	var in Install
-	section := ""
-	lines := strings.Split(strings.ReplaceAll(contents, "\r\n", "\n"), "\n")
-	for n := 0; n < len(lines); n++ {
-		lineNo := n + 1
-		line := strings.TrimSpace(lines[n])
-		for strings.HasSuffix(line, `\`) && n+1 < len(lines) {
-			n++
-			next := strings.TrimSpace(lines[n])
-			if strings.HasPrefix(next, "#") || strings.HasPrefix(next, ";") {
-				next = ""
-			}
-			line = strings.TrimSuffix(line, `\`) + " " + next
-		}
-		line = strings.TrimSpace(strings.TrimSuffix(line, `\`))
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-			continue
-		case line[0] == '[':
-			if !strings.HasSuffix(line, "]") {
-				return Install{}, fmt.Errorf("line %d: bad section header", lineNo)
-			}
-			section = line[1 : len(line)-1]
+	opts, err := unit.DeserializeOptions(strings.NewReader(contents))
+	if err != nil {
+		return Install{}, err
+	}
+	for _, o := range opts {
+		if o.Section != "Install" {
 			continue
 		}
-		if section != "Install" {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
-			return Install{}, fmt.Errorf("line %d: want key=value", lineNo)
-		}
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		// go-systemd keeps a continuation's backslash and newline; systemd reads a space
+		key, value := o.Name, strings.TrimSpace(strings.ReplaceAll(o.Value, "\\\n", " "))
 		if strings.Contains(value, "%") {
-			return Install{}, fmt.Errorf("line %d: %s: unit specifiers are not supported", lineNo, key)
+			return Install{}, fmt.Errorf("%s: unit specifiers are not supported", key)
 		}
 		switch key {
 		case "WantedBy":
@@ -66,7 +46,8 @@ func ParseInstall(contents string) (Install, error) {
 		case "RequiredBy":
 			in.RequiredBy = list(in.RequiredBy, value)
 		case "UpheldBy":
-			in.UpheldBy = list(in.UpheldBy, value)
+			// systemd 252 (Debian 12) does not know it: the link would do nothing
+			return Install{}, fmt.Errorf("UpheldBy= is not supported by the image's systemd (252)")
 		case "Alias":
 			in.Alias = list(in.Alias, value)
 		case "Also":
@@ -74,13 +55,13 @@ func ParseInstall(contents string) (Install, error) {
 		case "DefaultInstance":
 			in.DefaultInstance = value
 		default:
-			return Install{}, fmt.Errorf("line %d: unknown [Install] key %s", lineNo, key)
+			return Install{}, fmt.Errorf("unknown [Install] key %s", key)
 		}
 	}
 	if strings.ContainsAny(in.DefaultInstance, "/\x00") {
 		return Install{}, fmt.Errorf("DefaultInstance %q: not part of a file name", in.DefaultInstance)
 	}
-	for _, names := range [][]string{in.WantedBy, in.RequiredBy, in.UpheldBy, in.Alias, in.Also} {
+	for _, names := range [][]string{in.WantedBy, in.RequiredBy, in.Alias, in.Also} {
 		for _, name := range names {
 			if err := checkUnitName(name); err != nil {
 				return Install{}, err

@@ -16,9 +16,10 @@ func TestParseInstall(t *testing.T) {
 		{"wanted by", "[Install]\nWantedBy=multi-user.target\n", Install{WantedBy: []string{"multi-user.target"}}, false},
 		{"lists and reset", "[Install]\nWantedBy=a.target b.target\nWantedBy=\nWantedBy=c.target\nRequiredBy=d.target\n",
 			Install{WantedBy: []string{"c.target"}, RequiredBy: []string{"d.target"}}, false},
-		{"continuation and comments", "# top\n[Install]\n; c\nWantedBy=a.target \\\n  b.target\nAlias=x.service\nAlso=y.socket\nUpheldBy=z.target\nDefaultInstance=tty1\n",
+		{"continuation and comments", "# top\n[Install]\n; c\nWantedBy=a.target \\\n  b.target\nAlias=x.service\nAlso=y.socket\nDefaultInstance=tty1\n",
 			Install{WantedBy: []string{"a.target", "b.target"}, Alias: []string{"x.service"}, Also: []string{"y.socket"},
-				UpheldBy: []string{"z.target"}, DefaultInstance: "tty1"}, false},
+				DefaultInstance: "tty1"}, false},
+		{"upheld by: not in systemd 252", "[Install]\nUpheldBy=z.target\n", Install{}, true},
 		{"other section keys", "[Service]\nWantedBy=ignored.target\n[Install]\n  WantedBy = a.target  \n", Install{WantedBy: []string{"a.target"}}, false},
 		{"crlf", "[Install]\r\nWantedBy=a.target\r\n", Install{WantedBy: []string{"a.target"}}, false},
 		{"specifier", "[Install]\nWantedBy=%i.target\n", Install{}, true},
@@ -62,7 +63,7 @@ func FuzzParseInstall(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, names := range [][]string{in.WantedBy, in.RequiredBy, in.UpheldBy, in.Alias, in.Also} {
+		for _, names := range [][]string{in.WantedBy, in.RequiredBy, in.Alias, in.Also} {
 			for _, n := range names {
 				if checkUnitName(n) != nil {
 					t.Fatalf("accepted unit name %q", n)

@@ -13,7 +13,7 @@ type names struct {
 	users, groups map[string]bool
 }
 
-func newNames(pw types.Passwd, db *accounts.DB) names {
+func newNames(pw types.Passwd, db *accounts.DB, defs accounts.Defs) names {
 	n := names{users: map[string]bool{}, groups: map[string]bool{}}
 	for u := range db.Users {
 		n.users[u] = true
@@ -26,7 +26,7 @@ func newNames(pw types.Passwd, db *accounts.DB) names {
 	}
 	for _, u := range pw.Users {
 		n.users[u.Name] = true
-		if !isTrue(u.NoUserGroup) && u.PrimaryGroup == nil {
+		if userGroup(u, defs) {
 			n.groups[u.Name] = true
 		}
 	}

@@ -3,7 +3,6 @@ package stages
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/coreos/ignition/v2/config/v3_6/types"
@@ -17,13 +16,21 @@ func init() { Register(10, passwdStage{}) }
 
 // passwdStage creates groups and users, their homes and their authorized SSH keys. It runs
 // first so that the files the config writes can be owned by the users it creates.
+//
+// Shadow's tools do not edit the root's account databases: they run on a copy of them
+// (--prefix, outside the root), and the databases that changed are then written into the
+// root like any other file, inside the apply's transaction. A tool that fails, or a later
+// stage that fails, leaves the root's databases as they were, and a power cut never leaves
+// a tool's lock file in the root.
 type passwdStage struct{}
 
 func (passwdStage) Name() string { return "passwd" }
 
-// accountName is what shadow's tools accept by default (Debian's NAME_REGEX, with the
-// trailing $ of machine accounts).
-var accountName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
+// passwdStep is one run of groupadd, useradd or usermod; the --prefix comes at run time.
+type passwdStep struct {
+	at  string // JSON path of the group or user
+	cmd command.Cmd
+}
 
 func (passwdStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Action, error) {
 	pw := cfg.Passwd
@@ -34,57 +41,18 @@ func (passwdStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Actio
 	if err != nil {
 		return nil, err
 	}
-	willExist := map[string]bool{}
-	for name := range db.Groups {
-		willExist[name] = true
+	defs, err := accounts.LoadDefs(env.FS)
+	if err != nil {
+		return nil, err
 	}
-	type step struct {
-		at  string // JSON path of the group or user
-		cmd command.Cmd
-	}
-	var cmds []step
-	for i, g := range pw.Groups {
-		at := config.Path("passwd", "groups", i)
-		if !accountName.MatchString(g.Name) {
-			return nil, fmt.Errorf("%s.name: not a valid group name", at)
-		}
-		willExist[g.Name] = true
-		have, exists := db.Groups[g.Name]
-		switch {
-		case !exists:
-			cmds = append(cmds, step{at, groupaddCmd(env.FS.Dir(), g)})
-		case g.Gid != nil && *g.Gid != have.GID:
-			return nil, fmt.Errorf("%s.gid: group %s exists with gid %d", at, g.Name, have.GID)
-		}
-	}
-	for _, u := range pw.Users {
-		if _, exists := db.Users[u.Name]; !exists && !isTrue(u.NoUserGroup) && u.PrimaryGroup == nil {
-			willExist[u.Name] = true
-		}
+	steps, err := planPasswd(pw, db, defs)
+	if err != nil {
+		return nil, err
 	}
 	keys := map[string][]byte{}
 	for i, u := range pw.Users {
-		at := config.Path("passwd", "users", i)
-		if !accountName.MatchString(u.Name) {
-			return nil, fmt.Errorf("%s.name: not a valid user name", at)
-		}
-		if u.PrimaryGroup != nil && !willExist[*u.PrimaryGroup] {
-			return nil, fmt.Errorf("%s.primaryGroup: no group %s", at, *u.PrimaryGroup)
-		}
-		for j, g := range u.Groups {
-			if !willExist[string(g)] {
-				return nil, fmt.Errorf("%s.groups[%d]: no group %s", at, j, g)
-			}
-		}
-		if have, exists := db.Users[u.Name]; exists {
-			if c, ok := usermodCmd(env.FS.Dir(), u, have, db); ok {
-				cmds = append(cmds, step{at, c})
-			}
-		} else {
-			cmds = append(cmds, step{at, useraddCmd(env.FS.Dir(), u)})
-		}
 		if len(u.SSHAuthorizedKeys) > 0 {
-			k, err := authorizedKeys(at, u.SSHAuthorizedKeys)
+			k, err := authorizedKeys(config.Path("passwd", "users", i), u.SSHAuthorizedKeys)
 			if err != nil {
 				return nil, err
 			}
@@ -92,9 +60,9 @@ func (passwdStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Actio
 		}
 	}
 	return func(ctx context.Context) error {
-		for _, s := range cmds {
-			if _, err := env.Runner.Run(ctx, s.cmd); err != nil {
-				return fmt.Errorf("%s: %w", s.at, err)
+		if len(steps) > 0 {
+			if err := runShadow(ctx, env, steps); err != nil {
+				return err
 			}
 		}
 		db, err := accounts.Load(env.FS)
@@ -107,7 +75,7 @@ func (passwdStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Actio
 				return fmt.Errorf("%s: user %s missing after useradd", config.Path("passwd", "users", i), u.Name)
 			}
 			if !isTrue(u.NoCreateHome) {
-				if err := ensureHome(env, have); err != nil {
+				if err := ensureHome(env, have, defs.HomeMode()); err != nil {
 					return err
 				}
 			}
@@ -120,6 +88,92 @@ func (passwdStage) Prepare(_ context.Context, env *Env, cfg types.Config) (Actio
 		env.logf("stage passwd: %d groups, %d users", len(pw.Groups), len(pw.Users))
 		return nil
 	}, nil
+}
+
+// planPasswd checks the groups and users of a config against the root's databases and
+// lists the tool runs that make them so. Everything shadow's tools would refuse halfway is
+// refused here, with the JSON path, before anything runs.
+func planPasswd(pw types.Passwd, db *accounts.DB, defs accounts.Defs) ([]passwdStep, error) {
+	willExist := map[string]bool{}
+	for name := range db.Groups {
+		willExist[name] = true
+	}
+	gidOwner := map[int]string{}
+	for _, g := range db.Groups {
+		gidOwner[g.GID] = g.Name
+	}
+	var steps []passwdStep
+	for i, g := range pw.Groups {
+		at := config.Path("passwd", "groups", i)
+		if !config.AccountName.MatchString(g.Name) {
+			return nil, fmt.Errorf("%s.name: not a valid group name", at)
+		}
+		willExist[g.Name] = true
+		have, exists := db.Groups[g.Name]
+		switch {
+		case exists && g.Gid != nil && *g.Gid != have.GID:
+			return nil, fmt.Errorf("%s.gid: group %s exists with gid %d", at, g.Name, have.GID)
+		case exists:
+		case g.Gid != nil && gidOwner[*g.Gid] != "":
+			return nil, fmt.Errorf("%s.gid: gid %d belongs to group %s already", at, *g.Gid, gidOwner[*g.Gid])
+		default:
+			if g.Gid != nil {
+				gidOwner[*g.Gid] = g.Name
+			}
+			steps = append(steps, passwdStep{at, groupaddCmd(g)})
+		}
+	}
+	uidOwner := map[int]string{}
+	for _, u := range db.Users {
+		uidOwner[u.UID] = u.Name
+	}
+	for i, u := range pw.Users {
+		if _, exists := db.Users[u.Name]; exists || !userGroup(u, defs) {
+			continue
+		}
+		at := config.Path("passwd", "users", i)
+		if willExist[u.Name] {
+			return nil, fmt.Errorf("%s: useradd would make a group %s for the user, and there is one: "+
+				"set primaryGroup (or noUserGroup) to use it", at, u.Name)
+		}
+		willExist[u.Name] = true
+	}
+	for i, u := range pw.Users {
+		at := config.Path("passwd", "users", i)
+		if !config.AccountName.MatchString(u.Name) {
+			return nil, fmt.Errorf("%s.name: not a valid user name", at)
+		}
+		if u.PrimaryGroup != nil && !willExist[*u.PrimaryGroup] {
+			return nil, fmt.Errorf("%s.primaryGroup: no group %s", at, *u.PrimaryGroup)
+		}
+		for j, g := range u.Groups {
+			if !willExist[string(g)] {
+				return nil, fmt.Errorf("%s.groups[%d]: no group %s", at, j, g)
+			}
+		}
+		have, exists := db.Users[u.Name]
+		if u.UID != nil && (!exists || *u.UID != have.UID) {
+			if other := uidOwner[*u.UID]; other != "" && other != u.Name {
+				return nil, fmt.Errorf("%s.uid: uid %d belongs to user %s already", at, *u.UID, other)
+			}
+			uidOwner[*u.UID] = u.Name
+		}
+		if exists {
+			if c, ok := usermodCmd(u, have, db); ok {
+				steps = append(steps, passwdStep{at, c})
+			}
+		} else {
+			steps = append(steps, passwdStep{at, useraddCmd(u)})
+		}
+	}
+	return steps, nil
+}
+
+// userGroup says whether useradd makes a group of the user's name: it follows login.defs'
+// USERGROUPS_ENAB unless the config names the primary group or says noUserGroup (as
+// Ignition, which leaves it to useradd).
+func userGroup(u types.PasswdUser, defs accounts.Defs) bool {
+	return defs.UserGroups() && !isTrue(u.NoUserGroup) && u.PrimaryGroup == nil
 }
 
 // authorizedKeys checks every key and joins them, one a line.

@@ -9,20 +9,20 @@ import (
 	"github.com/mantlet/mantlet/internal/command"
 )
 
-// The argument lists for shadow's tools are built here, apart from running them. With a
-// root other than "/", --prefix makes the tools edit the databases under that root (shadow
-// 4.13, Debian 12). Homes are never created by the tools (--no-create-home): they are made
-// inside the root by the passwd stage, so that a /home symlink is resolved in the root.
+// The argument lists for shadow's tools are built here, apart from running them. The tools
+// always run with --prefix on a copy of the root's databases (shadow 4.13, Debian 12), which
+// withPrefix adds when they run. Homes are never created by the tools (--no-create-home):
+// they are made inside the root by the passwd stage, so that a /home symlink is resolved in
+// the root.
 
-func prefixArgs(root string) []string {
-	if root == "" || root == "/" {
-		return nil
-	}
-	return []string{"--prefix", root}
+// withPrefix puts --prefix dir in front of a tool's arguments.
+func withPrefix(c command.Cmd, dir string) command.Cmd {
+	c.Args = append([]string{"--prefix", dir}, c.Args...)
+	return c
 }
 
-func groupaddCmd(root string, g types.PasswdGroup) command.Cmd {
-	args := prefixArgs(root)
+func groupaddCmd(g types.PasswdGroup) command.Cmd {
+	var args []string
 	if g.Gid != nil {
 		args = append(args, "--gid", strconv.Itoa(*g.Gid))
 	}
@@ -33,8 +33,8 @@ func groupaddCmd(root string, g types.PasswdGroup) command.Cmd {
 	return command.Cmd{Name: "groupadd", Args: args}
 }
 
-func useraddCmd(root string, u types.PasswdUser) command.Cmd {
-	args := append(prefixArgs(root), "--no-create-home")
+func useraddCmd(u types.PasswdUser) command.Cmd {
+	args := []string{"--no-create-home"}
 	if u.UID != nil {
 		args = append(args, "--uid", strconv.Itoa(*u.UID))
 	}
@@ -44,11 +44,10 @@ func useraddCmd(root string, u types.PasswdUser) command.Cmd {
 	if u.HomeDir != nil {
 		args = append(args, "--home-dir", *u.HomeDir)
 	}
-	switch {
-	case isTrue(u.NoUserGroup):
+	// As Ignition: whether a user gets a group of its own is left to USERGROUPS_ENAB in
+	// the root's login.defs unless the config says noUserGroup.
+	if isTrue(u.NoUserGroup) {
 		args = append(args, "--no-user-group")
-	case u.PrimaryGroup == nil:
-		args = append(args, "--user-group")
 	}
 	if u.PrimaryGroup != nil {
 		args = append(args, "--gid", *u.PrimaryGroup)
@@ -73,7 +72,7 @@ func useraddCmd(root string, u types.PasswdUser) command.Cmd {
 
 // usermodCmd changes what the config asks for and the user does not have yet; ok is false
 // when there is nothing to change (so that a second run is a no-op).
-func usermodCmd(root string, u types.PasswdUser, have accounts.User, db *accounts.DB) (c command.Cmd, ok bool) {
+func usermodCmd(u types.PasswdUser, have accounts.User, db *accounts.DB) (c command.Cmd, ok bool) {
 	var args []string
 	if u.UID != nil && *u.UID != have.UID {
 		args = append(args, "--uid", strconv.Itoa(*u.UID))
@@ -104,7 +103,7 @@ func usermodCmd(root string, u types.PasswdUser, have accounts.User, db *account
 	if len(args) == 0 {
 		return command.Cmd{}, false
 	}
-	args = append(append(prefixArgs(root), args...), u.Name)
+	args = append(args, u.Name)
 	return command.Cmd{Name: "usermod", Args: args}, true
 }
 

@@ -20,28 +20,30 @@ func ptr[T any](v T) *T { return &v }
 func TestUseraddArgs(t *testing.T) {
 	tests := []struct {
 		name string
-		root string
 		u    types.PasswdUser
 		want string
 	}{
-		{"minimal", "/", types.PasswdUser{Name: "core"},
-			"useradd --no-create-home --user-group --password * core"},
-		{"everything", "/mnt", types.PasswdUser{Name: "core", UID: ptr(1001), Gecos: ptr("Core User"), HomeDir: ptr("/var/core"),
+		{"minimal", types.PasswdUser{Name: "core"},
+			"useradd --no-create-home --password * core"},
+		{"everything", types.PasswdUser{Name: "core", UID: ptr(1001), Gecos: ptr("Core User"), HomeDir: ptr("/var/core"),
 			PrimaryGroup: ptr("ops"), Groups: []types.Group{"adm", "sudo"}, Shell: ptr("/bin/bash"), System: ptr(true), NoLogInit: ptr(true)},
-			"useradd --prefix /mnt --no-create-home --uid 1001 --comment Core User --home-dir /var/core --gid ops --groups adm,sudo --shell /bin/bash --system --no-log-init --password * core"},
-		{"no user group", "/", types.PasswdUser{Name: "svc", NoUserGroup: ptr(true)},
+			"useradd --no-create-home --uid 1001 --comment Core User --home-dir /var/core --gid ops --groups adm,sudo --shell /bin/bash --system --no-log-init --password * core"},
+		{"no user group", types.PasswdUser{Name: "svc", NoUserGroup: ptr(true)},
 			"useradd --no-create-home --no-user-group --password * svc"},
 	}
 	for _, tt := range tests {
-		if got := useraddCmd(tt.root, tt.u).String(); got != tt.want {
+		if got := useraddCmd(tt.u).String(); got != tt.want {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
+	}
+	if got := withPrefix(useraddCmd(types.PasswdUser{Name: "core"}), "/tmp/x").String(); got != "useradd --prefix /tmp/x --no-create-home --password * core" {
+		t.Errorf("with prefix: %s", got)
 	}
 }
 
 func TestGroupaddArgs(t *testing.T) {
-	got := groupaddCmd("/mnt", types.PasswdGroup{Name: "ops", Gid: ptr(1500), System: ptr(true)}).Args
-	want := []string{"--prefix", "/mnt", "--gid", "1500", "--system", "ops"}
+	got := groupaddCmd(types.PasswdGroup{Name: "ops", Gid: ptr(1500), System: ptr(true)}).Args
+	want := []string{"--gid", "1500", "--system", "ops"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v", got)
 	}
@@ -63,7 +65,7 @@ func TestUsermodArgsOnlyChanges(t *testing.T) {
 			"usermod --gid ops --append --groups ops --shell /bin/bash core"},
 	}
 	for _, tt := range tests {
-		c, ok := usermodCmd("/", tt.u, have, db)
+		c, ok := usermodCmd(tt.u, have, db)
 		got := ""
 		if ok {
 			got = c.String()
@@ -74,35 +76,59 @@ func TestUsermodArgsOnlyChanges(t *testing.T) {
 	}
 }
 
+// fakeUseradd answers like useradd: it adds the user to the passwd file of the --prefix
+// copy, with our own uid so that the test needs no root for chown.
+func fakeUseradd(c command.Cmd) ([]byte, error) {
+	if c.Name != "useradd" || len(c.Args) < 2 || c.Args[0] != "--prefix" {
+		return nil, nil
+	}
+	name := c.Args[len(c.Args)-1]
+	f, err := os.OpenFile(filepath.Join(c.Args[1], "etc/passwd"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s:x:%d:%d::/home/%s:/bin/bash\n", name, os.Getuid(), os.Getgid(), name)
+	return nil, err
+}
+
+// withoutPrefix renders the calls without their --prefix (a temporary directory).
+func withoutPrefix(calls []command.Cmd) []string {
+	var out []string
+	for _, c := range calls {
+		if len(c.Args) >= 2 && c.Args[0] == "--prefix" {
+			c.Args = c.Args[2:]
+		}
+		out = append(out, c.String())
+	}
+	return out
+}
+
 func TestPasswdStagePlansCommands(t *testing.T) {
 	env, rec := newEnv(t, baseFiles)
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnPtvtqYsGQhxDUNL4SkCTF+MoSL8hKLKPRZ0bd4uXF core@test"
 	cfg := parse(t, `{"ignition":{"version":"3.4.0"},"passwd":{
 		"groups":[{"name":"ops","gid":1500},{"name":"svc"}],
 		"users":[{"name":"core","groups":["ops","adm"],"sshAuthorizedKeys":["`+key+`"]}]}}`)
-	rec.Respond = func(c command.Cmd) ([]byte, error) {
-		// what useradd would do to the database; the user gets our own uid so that the
-		// test needs no root for chown
-		if c.Name == "useradd" {
-			f, _ := os.OpenFile(filepath.Join(env.FS.Dir(), "etc/passwd"), os.O_APPEND|os.O_WRONLY, 0)
-			defer f.Close()
-			fmt.Fprintf(f, "core:x:%d:%d::/home/core:/bin/bash\n", os.Getuid(), os.Getgid())
-		}
-		return nil, nil
-	}
+	rec.Respond = fakeUseradd
 	if err := runStage(t, passwdStage{}, env, cfg); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"groupadd --prefix " + env.FS.Dir() + " --gid 1500 ops",
-		"useradd --prefix " + env.FS.Dir() + " --no-create-home --user-group --groups ops,adm --password * core",
+		"groupadd --gid 1500 ops",
+		"useradd --no-create-home --groups ops,adm --password * core",
 	}
-	var got []string
-	for _, c := range rec.Calls {
-		got = append(got, c.String())
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got := withoutPrefix(rec.Calls); !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, c := range rec.Calls {
+		if c.Args[0] != "--prefix" || strings.HasPrefix(c.Args[1], env.FS.Dir()) {
+			t.Errorf("%s: not run on a copy outside the root", c)
+		}
+	}
+	passwd, _ := os.ReadFile(filepath.Join(env.FS.Dir(), "etc/passwd"))
+	if !strings.Contains(string(passwd), "\ncore:x:") {
+		t.Fatalf("the copy's passwd did not come back: %s", passwd)
 	}
 	for _, p := range []string{"var/home/core/.ssh/authorized_keys"} {
 		b, err := os.ReadFile(filepath.Join(env.FS.Dir(), p))
@@ -118,7 +144,11 @@ func TestPasswdStagePlansCommands(t *testing.T) {
 
 func TestPasswdStageRefuses(t *testing.T) {
 	tests := []struct{ name, passwd, want string }{
-		{"bad name", `{"users":[{"name":"Bad Name"}]}`, "$.passwd.users[0].name"},
+		{"uid taken", `{"users":[{"name":"core","uid":998}]}`, "$.passwd.users[0].uid: uid 998 belongs to user svc already"},
+		{"uid twice", `{"users":[{"name":"a","uid":2000},{"name":"b","uid":2000}]}`, "$.passwd.users[1].uid: uid 2000 belongs to user a already"},
+		{"gid taken", `{"groups":[{"name":"ops","gid":4}]}`, "$.passwd.groups[0].gid: gid 4 belongs to group adm already"},
+		{"user group exists", `{"users":[{"name":"adm"}]}`, "$.passwd.users[0]: useradd would make a group adm for the user, and there is one"},
+		{"user group from config", `{"groups":[{"name":"core"}],"users":[{"name":"core"}]}`, "$.passwd.users[0]: useradd would make a group core"},
 		{"no group", `{"users":[{"name":"core","groups":["nope"]}]}`, "$.passwd.users[0].groups[0]: no group nope"},
 		{"no primary", `{"users":[{"name":"core","primaryGroup":"nope"}]}`, "$.passwd.users[0].primaryGroup"},
 		{"gid clash", `{"groups":[{"name":"svc","gid":5}]}`, "$.passwd.groups[0].gid: group svc exists with gid 998"},
@@ -214,7 +244,7 @@ func TestPasswdStageToolFailureNamesPath(t *testing.T) {
 	rec.Respond = func(c command.Cmd) ([]byte, error) {
 		return nil, &command.Error{Cmd: c.Name, Stderr: "useradd: UID 0 is not unique", Err: errors.New("exit status 4")}
 	}
-	err := runStage(t, passwdStage{}, env, parse(t, `{"ignition":{"version":"3.4.0"},"passwd":{"users":[{"name":"core","uid":0}]}}`))
+	err := runStage(t, passwdStage{}, env, parse(t, `{"ignition":{"version":"3.4.0"},"passwd":{"users":[{"name":"core","uid":1000}]}}`))
 	if err == nil || err.Error() != "$.passwd.users[0]: useradd: exit status 4: useradd: UID 0 is not unique" {
 		t.Fatalf("err = %v", err)
 	}

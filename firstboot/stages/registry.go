@@ -25,6 +25,10 @@ type Env struct {
 	// Journal, when set, remembers the actions that are not idempotent (appending to an
 	// existing file) across an interrupted boot and the next attempt; nil: no memory.
 	Journal Journal
+	// UndoLog, when not "", is the config path of the apply's undo log, so that a run
+	// stopped by a power cut can be undone by the next one (rootfs.FS.Recover); "": the
+	// undo notes are kept in memory.
+	UndoLog string
 	// Fetcher gets the contents of remote sources (https:, hash-pinned http:); nil: only
 	// data: URLs. Stages fetch while they prepare, so that everything is fetched and
 	// verified before anything is written.
@@ -139,8 +143,9 @@ func Names() []string {
 	return names
 }
 
-// Apply prepares every stage, then runs their actions in order. Nothing is written unless
-// every stage prepared without error.
+// Apply prepares every stage, then runs their actions in order, in one transaction of the
+// root: nothing is written unless every stage prepared without error, and when an action
+// fails every change made so far is undone, so that the root is as it was.
 func Apply(ctx context.Context, env *Env, cfg types.Config) error {
 	type prepared struct {
 		name   string
@@ -156,10 +161,22 @@ func Apply(ctx context.Context, env *Env, cfg types.Config) error {
 			todo = append(todo, prepared{s.Name(), a})
 		}
 	}
+	if len(todo) == 0 {
+		return nil
+	}
+	tx, err := env.FS.Begin(env.UndoLog)
+	if err != nil {
+		return err
+	}
 	for _, p := range todo {
 		if err := p.action(ctx); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+			err = fmt.Errorf("%s: %w", p.name, err)
+			if rerr := tx.Rollback(); rerr != nil {
+				return fmt.Errorf("%w; undoing its changes failed too: %w", err, rerr)
+			}
+			env.logf("undid the changes of the failed config")
+			return err
 		}
 	}
-	return nil
+	return tx.Commit()
 }

@@ -60,7 +60,11 @@ func (storageStage) Prepare(ctx context.Context, env *Env, cfg types.Config) (Ac
 	if err != nil {
 		return nil, err
 	}
-	names := newNames(cfg.Passwd, db)
+	defs, err := accounts.LoadDefs(env.FS)
+	if err != nil {
+		return nil, err
+	}
+	names := newNames(cfg.Passwd, db, defs)
 	for _, n := range nodes {
 		if err := names.check(n.at, n.user, n.group); err != nil {
 			return nil, err

@@ -87,7 +87,7 @@ func (f *unitFinder) links(name string, enable bool) ([]symlink, error) {
 		for _, dep := range []struct {
 			suffix string
 			units  []string
-		}{{".wants", in.WantedBy}, {".requires", in.RequiredBy}, {".upholds", in.UpheldBy}} {
+		}{{".wants", in.WantedBy}, {".requires", in.RequiredBy}} {
 			for _, t := range dep.units {
 				out = append(out, symlink{path.Join(EtcUnitDir, t+dep.suffix, linkName), unitPath})
 			}

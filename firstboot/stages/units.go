@@ -17,8 +17,10 @@ func init() { Register(30, unitsStage{}) }
 // EtcUnitDir is where units from a config are written and enablement symlinks are made.
 const EtcUnitDir = "/etc/systemd/system"
 
-// unitDirs is systemd's search path for system units, most important first.
-var unitDirs = []string{EtcUnitDir, "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
+// unitDirs is systemd's search path for system units on Debian 12, most important first
+// (systemd-analyze unit-paths without /run): /lib before /usr/lib, so that in a merged-/usr
+// image the links name /lib/systemd/system/..., as systemctl's do.
+var unitDirs = []string{EtcUnitDir, "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"}
 
 // unitsStage writes systemd.units: unit files, drop-ins, masks, and the symlinks that
 // enable or disable a unit, made from its [Install] section without systemctl.

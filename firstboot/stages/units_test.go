@@ -35,9 +35,9 @@ func TestUnitsStage(t *testing.T) {
 			name:  "enable from the image with alias and also",
 			units: `[{"name":"app.service","enabled":true}]`,
 			want: map[string]string{
-				"etc/systemd/system/multi-user.target.wants/app.service": "Lrwxrwxrwx -> /usr/lib/systemd/system/app.service",
-				"etc/systemd/system/alias.service":                       "Lrwxrwxrwx -> /usr/lib/systemd/system/app.service",
-				"etc/systemd/system/sockets.target.wants/helper.socket":  "Lrwxrwxrwx -> /usr/lib/systemd/system/helper.socket",
+				"etc/systemd/system/multi-user.target.wants/app.service": "Lrwxrwxrwx -> /lib/systemd/system/app.service",
+				"etc/systemd/system/alias.service":                       "Lrwxrwxrwx -> /lib/systemd/system/app.service",
+				"etc/systemd/system/sockets.target.wants/helper.socket":  "Lrwxrwxrwx -> /lib/systemd/system/helper.socket",
 			},
 		},
 		{
@@ -59,8 +59,8 @@ func TestUnitsStage(t *testing.T) {
 			name:  "template instance and default instance",
 			units: `[{"name":"getty@ttyS0.service","enabled":true},{"name":"getty@.service","enabled":true}]`,
 			want: map[string]string{
-				"etc/systemd/system/getty.target.wants/getty@ttyS0.service": "Lrwxrwxrwx -> /usr/lib/systemd/system/getty@.service",
-				"etc/systemd/system/getty.target.wants/getty@tty1.service":  "Lrwxrwxrwx -> /usr/lib/systemd/system/getty@.service",
+				"etc/systemd/system/getty.target.wants/getty@ttyS0.service": "Lrwxrwxrwx -> /lib/systemd/system/getty@.service",
+				"etc/systemd/system/getty.target.wants/getty@tty1.service":  "Lrwxrwxrwx -> /lib/systemd/system/getty@.service",
 			},
 		},
 		{
@@ -86,7 +86,7 @@ func TestUnitsStage(t *testing.T) {
 		{
 			name:    "static unit",
 			units:   `[{"name":"static.service","enabled":true}]`,
-			wantErr: "$.systemd.units[0].enabled: /usr/lib/systemd/system/static.service: no [Install] section",
+			wantErr: "$.systemd.units[0].enabled: /lib/systemd/system/static.service: no [Install] section",
 		},
 		{
 			name:    "mask with contents",

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -60,13 +58,19 @@ func CheckDocker(root string, pol DockerPolicy) (findings, waived []Finding) {
 	bad := func(subject, format string, a ...any) {
 		findings = append(findings, Finding{Check: "docker", Subject: subject, Msg: fmt.Sprintf(format, a...)})
 	}
-	if !isFile(filepath.Join(root, "usr/sbin/dockerd")) && !isFile(filepath.Join(root, "usr/bin/dockerd")) {
+	im, err := openImage(root)
+	if err != nil {
+		bad(root, "%v", err)
+		return findings, nil
+	}
+	defer im.close()
+	if !im.isFile("/usr/sbin/dockerd") && !im.isFile("/usr/bin/dockerd") {
 		if pol.Configured {
 			bad("/usr/sbin/dockerd", "missing, although the profiles configure Docker")
 		}
 		return findings, nil
 	}
-	data, err := os.ReadFile(filepath.Join(root, "etc/docker/daemon.json"))
+	data, err := im.readFile("/etc/docker/daemon.json")
 	if err != nil {
 		bad("/etc/docker/daemon.json", "%v", err)
 		return findings, nil
@@ -102,21 +106,21 @@ func CheckDocker(root string, pol DockerPolicy) (findings, waived []Finding) {
 	case d.UsernsRemap == "":
 		bad("daemon.json userns-remap", "not set: root in a container is root on the node")
 	default:
-		findings = append(findings, checkRemapUser(root, d.UsernsRemap)...)
+		findings = append(findings, checkRemapUser(im, d.UsernsRemap)...)
 	}
-	findings = append(findings, checkSlice(root, &d, pol)...)
-	findings = append(findings, checkDockerUnits(root, &d)...)
-	findings = append(findings, checkContainerd(root)...)
+	findings = append(findings, checkSlice(im, &d, pol)...)
+	findings = append(findings, checkDockerUnits(im, &d, pol)...)
+	findings = append(findings, checkContainerd(im)...)
 	return findings, waived
 }
 
 // checkContainerd checks that containerd runs without the CRI plugin, which dockerd does not
 // use: it serves Kubernetes' API on containerd's socket and a streaming server on TCP.
-func checkContainerd(root string) []Finding {
-	if !isFile(filepath.Join(root, "usr/bin/containerd")) {
+func checkContainerd(im *image) []Finding {
+	if !im.isFile("/usr/bin/containerd") {
 		return nil
 	}
-	data, err := os.ReadFile(filepath.Join(root, "etc/containerd/config.toml"))
+	data, err := im.readFile("/etc/containerd/config.toml")
 	if err == nil {
 		for _, l := range strings.Split(string(data), "\n") {
 			l = strings.TrimSpace(l)
@@ -130,25 +134,25 @@ func checkContainerd(root string) []Finding {
 
 // checkRemapUser checks that the user of userns-remap exists with subordinate ids, so that
 // dockerd does not make one (useradd, usermod) when it starts.
-func checkRemapUser(root, remap string) []Finding {
+func checkRemapUser(im *image, remap string) []Finding {
 	user, _, _ := strings.Cut(remap, ":")
 	if user == "default" {
 		user = "dockremap"
 	}
 	var fs []Finding
-	if !hasLine(filepath.Join(root, "etc/passwd"), user+":") {
+	if !hasLine(im, "/etc/passwd", user+":") {
 		fs = append(fs, Finding{Check: "docker", Subject: "/etc/passwd", Msg: fmt.Sprintf("no user %s for userns-remap %q: dockerd would make it on the node", user, remap)})
 	}
-	for _, f := range []string{"etc/subuid", "etc/subgid"} {
-		if !hasSubIDs(filepath.Join(root, f), user) {
-			fs = append(fs, Finding{Check: "docker", Subject: "/" + f, Msg: fmt.Sprintf("no range of at least 65536 ids for %s (userns-remap)", user)})
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		if !hasSubIDs(im, f, user) {
+			fs = append(fs, Finding{Check: "docker", Subject: f, Msg: fmt.Sprintf("no range of at least 65536 ids for %s (userns-remap)", user)})
 		}
 	}
 	return fs
 }
 
-func hasLine(file, prefix string) bool {
-	data, _ := os.ReadFile(file)
+func hasLine(im *image, file, prefix string) bool {
+	data, _ := im.readFile(file)
 	for _, l := range strings.Split(string(data), "\n") {
 		if strings.HasPrefix(l, prefix) {
 			return true
@@ -158,8 +162,8 @@ func hasLine(file, prefix string) bool {
 }
 
 // hasSubIDs reports whether an /etc/subuid-style file gives user a range of 65536 or more.
-func hasSubIDs(file, user string) bool {
-	data, _ := os.ReadFile(file)
+func hasSubIDs(im *image, file, user string) bool {
+	data, _ := im.readFile(file)
 	for _, l := range strings.Split(string(data), "\n") {
 		f := strings.Split(strings.TrimSpace(l), ":")
 		if len(f) == 3 && f[0] == user {
@@ -172,7 +176,7 @@ func hasSubIDs(file, user string) bool {
 }
 
 // checkSlice checks that containers run in a systemd slice with a memory limit.
-func checkSlice(root string, d *dockerDaemon, pol DockerPolicy) []Finding {
+func checkSlice(im *image, d *dockerDaemon, pol DockerPolicy) []Finding {
 	var fs []Finding
 	bad := func(subject, format string, a ...any) {
 		fs = append(fs, Finding{Check: "docker", Subject: subject, Msg: fmt.Sprintf(format, a...)})
@@ -189,12 +193,18 @@ func checkSlice(root string, d *dockerDaemon, pol DockerPolicy) []Finding {
 		bad("daemon.json cgroup-parent", "%q is not a systemd slice (NAME.slice)", slice)
 		return fs
 	}
-	files := unitFiles(root, slice)
+	files, masked := unitFiles(im, slice)
+	if masked != "" {
+		bad(masked, "%s is masked: containers cannot be started in it", slice)
+		return fs
+	}
 	if len(files) == 0 {
 		bad("daemon.json cgroup-parent", "%s: no such unit in the image: nothing limits its memory", slice)
 		return fs
 	}
-	max := effective(readUnit(root, files), "Slice", "MemoryMax")
+	settings, problems := readUnit(im, files)
+	fs = append(fs, problems...)
+	max := effective(settings, "Slice", "MemoryMax")
 	switch {
 	case len(max) == 0:
 		bad(files[0], "no MemoryMax: the containers' memory is not limited")
@@ -212,13 +222,18 @@ var hostFlag = regexp.MustCompile(`(?:^|\s)(?:-H|--host)(?:\s*=\s*|\s+)(\S+)`)
 // checkDockerUnits reads docker.service and docker.socket with their drop-ins: no -H tcp://
 // without TLS in any ExecStart, no -H next to "hosts" in daemon.json (dockerd refuses to
 // start), no TCP socket passed as fd:// (it has no TLS), nothing insecure in DOCKER_OPTS.
-func checkDockerUnits(root string, d *dockerDaemon) []Finding {
+func checkDockerUnits(im *image, d *dockerDaemon, pol DockerPolicy) []Finding {
 	var fs []Finding
 	bad := func(subject, format string, a ...any) {
 		fs = append(fs, Finding{Check: "docker", Subject: subject, Msg: fmt.Sprintf(format, a...)})
 	}
-	service := readUnit(root, unitFiles(root, "docker.service"))
-	opts := dockerOpts(root)
+	files, masked := unitFiles(im, "docker.service")
+	if masked != "" && pol.Configured {
+		bad(masked, "docker.service is masked, although the profiles configure Docker: dockerd never starts")
+	}
+	service, problems := readUnit(im, files)
+	fs = append(fs, problems...)
+	opts := dockerOpts(im)
 	for _, s := range service {
 		if s.Section != "Service" || s.Key != "ExecStart" {
 			continue
@@ -243,7 +258,9 @@ func checkDockerUnits(root string, d *dockerDaemon) []Finding {
 			bad(last.File, "ExecStart has -H while daemon.json has \"hosts\": dockerd refuses to start")
 		}
 	}
-	socket := readUnit(root, unitFiles(root, "docker.socket"))
+	files, _ = unitFiles(im, "docker.socket")
+	socket, problems := readUnit(im, files)
+	fs = append(fs, problems...)
 	for _, s := range effective(socket, "Socket", "ListenStream") {
 		if !strings.HasPrefix(s.Value, "/") {
 			bad(s.File, "ListenStream=%s: a TCP socket passed to dockerd as fd:// has no TLS", s.Value)
@@ -253,8 +270,8 @@ func checkDockerUnits(root string, d *dockerDaemon) []Finding {
 }
 
 // dockerOpts is DOCKER_OPTS of /etc/default/docker (the unit's EnvironmentFile), "" unset.
-func dockerOpts(root string) string {
-	data, err := os.ReadFile(filepath.Join(root, "etc/default/docker"))
+func dockerOpts(im *image) string {
+	data, err := im.readFile("/etc/default/docker")
 	if err != nil {
 		return ""
 	}

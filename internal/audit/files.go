@@ -2,7 +2,6 @@ package audit
 
 import (
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,7 +12,13 @@ import (
 // CheckFiles walks the tree at root for world-writable files and directories (directories
 // with the sticky bit excepted) and for files whose owner or group the image does not know.
 func CheckFiles(root string) []Finding {
-	c := treecheck.NewChecker(readOrNil(filepath.Join(root, "etc/passwd")), readOrNil(filepath.Join(root, "etc/group")))
+	var passwd, group []byte
+	if im, err := openImage(root); err == nil {
+		passwd, _ = im.readFile("/etc/passwd")
+		group, _ = im.readFile("/etc/group")
+		im.close()
+	}
+	c := treecheck.NewChecker(passwd, group)
 	var out []Finding
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -40,13 +45,4 @@ func CheckFiles(root string) []Finding {
 		return nil
 	})
 	return out
-}
-
-// readOrNil is the content of path, or nil when it cannot be read.
-func readOrNil(path string) []byte {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return data
 }

@@ -9,12 +9,12 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/mantlet/mantlet/firstboot/rootfs"
 	"github.com/mantlet/mantlet/internal/command"
 )
 
@@ -105,31 +105,38 @@ func CheckSSHD(out []byte) []Finding {
 // (the image has none: they are made on first boot). root must be writable; what is written
 // there is removed again.
 func sshdEffective(ctx context.Context, r command.Runner, root string) ([]byte, error) {
+	im, err := openImage(root)
+	if err != nil {
+		return nil, fmt.Errorf("sshd -T: %w", err)
+	}
+	defer im.close()
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
 	}()
-	// Make what is missing, and remove only that again.
-	for _, dir := range []string{filepath.Join(root, "run"), filepath.Join(root, "run/sshd")} {
-		if _, err := os.Lstat(dir); os.IsNotExist(err) {
-			if err := os.Mkdir(dir, 0o755); err != nil {
+	// Make what is missing, and remove only that again; inside the image even when its /run
+	// is a symlink.
+	for _, dir := range []string{"/run", "/run/sshd"} {
+		if !im.exists(dir) {
+			rel, err := im.fs.MkdirAll(dir, 0o755)
+			if err != nil {
 				return nil, fmt.Errorf("sshd -T: %w", err)
 			}
-			cleanups = append(cleanups, func() { os.Remove(dir) })
+			cleanups = append(cleanups, func() { im.fs.Root().Remove(rel) })
 		}
 	}
-	keyDir, err := os.MkdirTemp(filepath.Join(root, "run"), "mantlet-audit-")
+	name := fmt.Sprintf("/run/mantlet-audit-%d", os.Getpid())
+	rel, err := im.fs.MkdirAll(name, 0o700)
 	if err != nil {
 		return nil, fmt.Errorf("sshd -T: %w", err)
 	}
-	cleanups = append(cleanups, func() { os.RemoveAll(keyDir) })
-	if err := writeHostKey(filepath.Join(keyDir, "host_key")); err != nil {
+	cleanups = append(cleanups, func() { im.fs.Root().RemoveAll(rel) })
+	if err := writeHostKey(im, name+"/host_key"); err != nil {
 		return nil, err
 	}
-	inImage := "/run/" + filepath.Base(keyDir) + "/host_key"
-	return r.Run(ctx, command.Cmd{Name: "chroot", Args: sshdArgs(root, inImage)})
+	return r.Run(ctx, command.Cmd{Name: "chroot", Args: sshdArgs(root, name+"/host_key")})
 }
 
 // sshdArgs prints the effective configuration of the sshd in root, as chroot arguments.
@@ -137,7 +144,7 @@ func sshdArgs(root, hostKey string) []string {
 	return []string{root, "/usr/sbin/sshd", "-T", "-h", hostKey}
 }
 
-func writeHostKey(path string) error {
+func writeHostKey(im *image, path string) error {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
@@ -146,5 +153,5 @@ func writeHostKey(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
+	return im.fs.WriteFile(path, pem.EncodeToMemory(block), 0o600, rootfs.NoOwner)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,22 +22,25 @@ var sudoersUsePty = regexp.MustCompile(`^Defaults\s+(.*[\s,])?use_pty\b`)
 // CheckSudoers reads /etc/sudoers and /etc/sudoers.d/* of the tree at root: NOPASSWD for
 // nobody but %sudo, Defaults use_pty and a Defaults logfile.
 func CheckSudoers(root string) []Finding {
+	im, err := openImage(root)
+	if err != nil {
+		return []Finding{{Check: "sudoers", Subject: root, Msg: err.Error()}}
+	}
+	defer im.close()
 	files := []string{"/etc/sudoers"}
-	if entries, err := os.ReadDir(filepath.Join(root, "etc/sudoers.d")); err == nil {
-		for _, e := range entries {
-			// sudo skips names with a '.' or ending in '~' in an includedir.
-			if n := e.Name(); !e.IsDir() && !strings.Contains(n, ".") && !strings.HasSuffix(n, "~") {
-				files = append(files, "/etc/sudoers.d/"+n)
-			}
+	for _, n := range im.names("/etc/sudoers.d") {
+		// sudo skips names with a '.' or ending in '~' in an includedir.
+		if p := "/etc/sudoers.d/" + n; im.isFile(p) && !strings.Contains(n, ".") && !strings.HasSuffix(n, "~") {
+			files = append(files, p)
 		}
 	}
 	sort.Strings(files[1:])
 	var fs []Finding
 	usePty, logfile := false, false
 	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(root, f))
+		data, err := im.readFile(f)
 		if err != nil {
-			if f == "/etc/sudoers" && os.IsNotExist(err) {
+			if f == "/etc/sudoers" && errors.Is(err, os.ErrNotExist) {
 				return nil // no sudo in the image
 			}
 			fs = append(fs, Finding{Check: "sudoers", Subject: f, Msg: err.Error()})

@@ -63,6 +63,7 @@ type State struct {
 
 	Outputs []Output
 	Started time.Time
+	Tools   ToolVersions // prepare: what made the image, for the manifest
 }
 
 // Package is one installed Debian package, as dpkg reports it.
@@ -142,7 +143,7 @@ func CheckOptions(plan *spec.Plan, opts Options) error {
 	return errors.Join(errs...)
 }
 
-var requiredTools = []string{"mmdebstrap", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
+var requiredTools = []string{"mmdebstrap", "mmtarfilter", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
 
 // DefaultCacheDir is where .deb files are kept between builds.
 func DefaultCacheDir() string {

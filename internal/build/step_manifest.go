@@ -28,6 +28,7 @@ type Manifest struct {
 	Partitions      []PartitionInfo `json:"partitions"`
 	Packages        []Package       `json:"packages"`
 	Outputs         []Output        `json:"outputs"`
+	Tools           ToolVersions    `json:"tools"`
 	BuildSeconds    float64         `json:"build_seconds"`
 }
 
@@ -101,6 +102,7 @@ func manifest(st *State) (*Manifest, error) {
 		Architecture: p.Architecture, Sources: p.Sources, SourceDateEpoch: p.SourceDateEpoch,
 		Kernel:  KernelInfo{Package: p.KernelPackage, Version: st.KernelVersion},
 		Cmdline: st.Cmdline, Verity: st.Verity, Partitions: st.Partitions, Packages: st.Packages,
+		Tools: st.Tools,
 	}
 	shipping := "linux-image-" + st.KernelVersion
 	if d := p.KernelDeb; d != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+
+	"github.com/mantlet/mantlet/internal/command"
 )
 
 // stepPrepare makes the output, cache and work directories. Its cleanup removes the work
@@ -13,7 +15,7 @@ type stepPrepare struct{}
 
 func (*stepPrepare) Name() string { return "prepare" }
 
-func (*stepPrepare) Run(_ context.Context, st *State) error {
+func (*stepPrepare) Run(ctx context.Context, st *State) error {
 	if err := os.MkdirAll(st.Opts.OutDir, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
@@ -25,6 +27,12 @@ func (*stepPrepare) Run(_ context.Context, st *State) error {
 		return fmt.Errorf("work directory: %w", err)
 	}
 	st.WorkDir = dir
+	// the tools' versions, for the manifest (a recording fake has none to give)
+	if _, real := st.Opts.Runner.(command.Exec); real {
+		if st.Tools, err = toolVersions(ctx, st.Opts.Runner, stubPath(st.Opts)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

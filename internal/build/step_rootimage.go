@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,9 @@ import (
 // stepRootImage packs the root tarball into a compressed, read-only squashfs image with
 // tar2sqfs (squashfs-tools-ng): no mounts, no root privileges, owners, modes, setuid bits and
 // xattrs kept from the tarball, output identical for identical input whatever the job count.
+// The tarball goes through mmtarfilter first, which drops the system.* xattrs squashfs
+// cannot store: POSIX ACLs (systemd's tmpfiles.d puts an ACL on /var/log/journal, and sets it
+// again on every boot); file capabilities (security.*) and the rest stay.
 type stepRootImage struct{}
 
 func (*stepRootImage) Name() string { return "rootimage" }
@@ -26,11 +30,23 @@ func (*stepRootImage) Run(ctx context.Context, st *State) error {
 	}
 	defer in.Close()
 	out := filepath.Join(st.WorkDir, "root.squashfs")
-	if _, err := st.Opts.Runner.Run(ctx, command.Cmd{
+	pr, pw := io.Pipe()
+	filtered := make(chan error, 1)
+	go func() {
+		_, err := st.Opts.Runner.Run(ctx, command.Cmd{Name: "mmtarfilter", Args: mmtarfilterArgs(), Stdin: in, Stdout: pw})
+		pw.CloseWithError(err)
+		filtered <- err
+	}()
+	_, err = st.Opts.Runner.Run(ctx, command.Cmd{
 		Name:  "tar2sqfs",
 		Args:  tar2sqfsArgs(st.Plan, runtime.NumCPU(), out),
-		Stdin: in,
-	}); err != nil {
+		Stdin: pr,
+	})
+	pr.CloseWithError(io.ErrClosedPipe) // mmtarfilter stops if tar2sqfs stopped reading
+	if ferr := <-filtered; err == nil && ferr != nil {
+		err = ferr
+	}
+	if err != nil {
 		return err
 	}
 	fi, err := os.Stat(out)
@@ -51,12 +67,20 @@ func (*stepRootImage) Run(ctx context.Context, st *State) error {
 
 func (*stepRootImage) Cleanup(*State) {}
 
+// mmtarfilterArgs drops the xattrs tar2sqfs refuses (it stores only user., trusted. and
+// security. ones): system.posix_acl_access and system.posix_acl_default. Pure: table-tested.
+func mmtarfilterArgs() []string {
+	return []string{"--pax-exclude=SCHILY.xattr.system.*"}
+}
+
 // compressionLevels are chosen for a fast build with most of the size gain of the maximum.
 var compressionLevels = map[string]int{"zstd": 9, "xz": 0, "gzip": 9, "lz4": 0, "lzo": 0}
 
-// tar2sqfsArgs builds tar2sqfs's argument list. Pure: table-tested.
+// tar2sqfsArgs builds tar2sqfs's argument list. Pure: table-tested. --no-skip: a tar record
+// tar2sqfs cannot read fails the build; without it the record is skipped with a warning on
+// standard error, which nobody reads when the tool succeeds, and the image lacks the file.
 func tar2sqfsArgs(p *spec.Plan, jobs int, out string) []string {
-	args := []string{"--quiet", "--force", "--compressor", p.Compression}
+	args := []string{"--quiet", "--no-skip", "--force", "--compressor", p.Compression}
 	if lvl := compressionLevels[p.Compression]; lvl > 0 {
 		args = append(args, "--comp-extra", "level="+strconv.Itoa(lvl))
 	}

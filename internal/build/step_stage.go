@@ -74,6 +74,10 @@ func (*stepStage) Run(_ context.Context, st *State) error {
 
 func (*stepStage) Cleanup(*State) {}
 
+// visudoCheck checks /etc/sudoers and every file it includes, strictly (an alias used but
+// not defined is an error too), as the customize script runs it.
+const visudoCheck = "visudo --check --strict"
+
 // customizePath is where the customize script sits in the tree while it runs; it removes itself.
 const customizePath = "/.mantlet/customize.sh"
 
@@ -126,6 +130,12 @@ func customizeScript(p *spec.Plan) string {
 	w("# Writable places live on the state partition (/var), created on first boot.")
 	w("rm -rf /home && mkdir -p /var/home && ln -s var/home /home")
 	w("rm -rf /srv && mkdir -p /var/srv && ln -s var/srv /srv")
+	w("")
+	w("# sudo reads every file of /etc/sudoers.d: one typo would lock every administrator of every")
+	w("# node out. The image's own visudo checks them all, as sudo on the node will read them.")
+	w("if [ -e /etc/sudoers ]; then")
+	w("  %s >&2 || { echo 'mantlet: the sudoers files fail %s (see above): fix the profile file' >&2; exit 1; }", visudoCheck, visudoCheck)
+	w("fi")
 	w("")
 	w("# The kernel and initrd are in the UKI; logs and caches of the build are not image content.")
 	w("rm -f /boot/vmlinuz-* /boot/initrd.img-* /vmlinuz /vmlinuz.old /initrd.img /initrd.img.old")

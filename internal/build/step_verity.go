@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/mantlet/mantlet/internal/command"
 )
@@ -44,11 +45,15 @@ func (*stepVerity) Run(ctx context.Context, st *State) error {
 	uuidSrc := sha256.Sum256([]byte("mantlet verity uuid\x00" + digest))
 	v := Verity{Salt: hex.EncodeToString(salt[:]), UUID: uuidFromBytes(uuidSrc[:16]), DataSize: size}
 	hashImg := filepath.Join(st.WorkDir, "root.verity")
-	out, err := st.Opts.Runner.Run(ctx, command.Cmd{Name: "veritysetup", Args: veritysetupFormatArgs(st.RootImage, hashImg, v.Salt, v.UUID)})
-	if err != nil {
+	hashFile := filepath.Join(st.WorkDir, "root.roothash")
+	if _, err := st.Opts.Runner.Run(ctx, command.Cmd{Name: "veritysetup", Args: veritysetupFormatArgs(st.RootImage, hashImg, hashFile, v.Salt, v.UUID)}); err != nil {
 		return err
 	}
-	if v.RootHash, err = parseRootHash(out); err != nil {
+	b, err := os.ReadFile(hashFile)
+	if err != nil {
+		return fmt.Errorf("veritysetup root hash: %w", err)
+	}
+	if v.RootHash, err = parseRootHash(b); err != nil {
 		return err
 	}
 	fi, err := os.Stat(hashImg)
@@ -67,21 +72,24 @@ func (*stepVerity) Run(ctx context.Context, st *State) error {
 
 func (*stepVerity) Cleanup(*State) {}
 
-// veritysetupFormatArgs builds veritysetup's argument list. Pure: table-tested.
-func veritysetupFormatArgs(data, hash, salt, uuid string) []string {
+// veritysetupFormatArgs builds veritysetup's argument list. Pure: table-tested. The root
+// hash is read from --root-hash-file, which holds nothing but it, not from the report
+// veritysetup prints for people.
+func veritysetupFormatArgs(data, hash, rootHashFile, salt, uuid string) []string {
 	return []string{"format", "--hash=sha256", "--data-block-size=4096", "--hash-block-size=4096",
-		"--salt=" + salt, "--uuid=" + uuid, data, hash}
+		"--salt=" + salt, "--uuid=" + uuid, "--root-hash-file=" + rootHashFile, data, hash}
 }
 
-var rootHashRE = regexp.MustCompile(`(?m)^Root hash:\s+([0-9a-f]{64})\s*$`)
+var rootHashRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// parseRootHash reads the root hash from veritysetup format's report.
-func parseRootHash(out []byte) (string, error) {
-	m := rootHashRE.FindSubmatch(out)
-	if m == nil {
-		return "", fmt.Errorf("veritysetup printed no sha256 root hash")
+// parseRootHash reads the root hash from the --root-hash-file: 64 hex digits (sha256),
+// with or without a final newline.
+func parseRootHash(b []byte) (string, error) {
+	h := strings.TrimSuffix(string(b), "\n")
+	if !rootHashRE.MatchString(h) {
+		return "", fmt.Errorf("veritysetup wrote no sha256 root hash to its root hash file")
 	}
-	return string(m[1]), nil
+	return h, nil
 }
 
 // uuidFromBytes formats 16 bytes as a UUID string, as they are (no version bits set).

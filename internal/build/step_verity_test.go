@@ -1,26 +1,60 @@
 package build
 
 import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/mantlet/mantlet/internal/command"
 )
 
 func TestVeritysetupFormatArgs(t *testing.T) {
-	got := veritysetupFormatArgs("/w/root.squashfs", "/w/root.verity", "ab", "u")
-	want := []string{"format", "--hash=sha256", "--data-block-size=4096", "--hash-block-size=4096", "--salt=ab", "--uuid=u", "/w/root.squashfs", "/w/root.verity"}
+	got := veritysetupFormatArgs("/w/root.squashfs", "/w/root.verity", "/w/root.roothash", "ab", "u")
+	want := []string{"format", "--hash=sha256", "--data-block-size=4096", "--hash-block-size=4096", "--salt=ab", "--uuid=u",
+		"--root-hash-file=/w/root.roothash", "/w/root.squashfs", "/w/root.verity"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q", got)
 	}
 }
 
 func TestParseRootHash(t *testing.T) {
-	out := "VERITY header information for x\nUUID:            \tu\nSalt:            \taa\nRoot hash:      \t751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b\nHash device size: \t1363968 [bytes]\n"
-	h, err := parseRootHash([]byte(out))
-	if err != nil || h != "751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b" {
-		t.Fatalf("got %q, %v", h, err)
+	for _, in := range []string{"751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b", "751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b\n"} {
+		h, err := parseRootHash([]byte(in))
+		if err != nil || h != "751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b" {
+			t.Fatalf("%q: got %q, %v", in, h, err)
+		}
 	}
-	if _, err := parseRootHash([]byte("Root hash: xyz\n")); err == nil {
-		t.Fatal("no error for a malformed hash")
+	for _, bad := range []string{"", "xyz", "Root hash: 751c024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b", "751C024505124225c8a17d6d60110262bb21bc0e72ac20e279c086c73126606b"} {
+		if _, err := parseRootHash([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestVerityStepRealVeritysetup runs the step with the real veritysetup and checks its root
+// hash against veritysetup verify of the same image.
+func TestVerityStepRealVeritysetup(t *testing.T) {
+	if _, err := exec.LookPath("veritysetup"); err != nil {
+		t.Skip("veritysetup not installed (Debian package cryptsetup-bin; make deps)")
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "root.squashfs")
+	if err := os.WriteFile(img, []byte(strings.Repeat("mantlet!", 4096/8*64)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := &State{Plan: testPlan(), Opts: Options{Runner: command.Exec{}}, WorkDir: dir, RootImage: img}
+	if err := (&stepVerity{}).Run(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("veritysetup", "verify", img, st.HashImage, st.Verity.RootHash).CombinedOutput(); err != nil {
+		t.Fatalf("veritysetup verify with the step's root hash %s: %v\n%s", st.Verity.RootHash, err, out)
+	}
+	if !strings.HasPrefix(st.Verity.RootHash, strings.ReplaceAll(st.Verity.DataPartUUID, "-", "")) {
+		t.Errorf("data PARTUUID %s is not the start of the root hash %s", st.Verity.DataPartUUID, st.Verity.RootHash)
 	}
 }
 

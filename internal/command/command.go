@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -56,13 +57,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Exec runs commands on this machine.
+// Exec runs commands on this machine. Each command gets a process group of its own; when
+// the context is cancelled (Ctrl-C, a timeout) the whole group gets SIGTERM, so that a tool
+// such as mmdebstrap can unmount its chroot and remove its temporary tree and so that its
+// apt and dpkg children stop too; what is left of the group after Grace gets SIGKILL.
 type Exec struct {
 	Log *slog.Logger // nil: slog.Default()
 	// Stderr, when set, also receives the tools' standard error as it is written
 	// (progress of long steps on a terminal).
 	Stderr io.Writer
+	// Grace is how long a cancelled command's group has between SIGTERM and SIGKILL, and how
+	// long Run waits for the output pipes of a command that exited; 0: DefaultGrace.
+	Grace time.Duration
 }
+
+// DefaultGrace leaves mmdebstrap time to unmount and remove a root tree on a loaded machine.
+const DefaultGrace = 30 * time.Second
 
 const stderrTail = 4096
 
@@ -72,7 +82,12 @@ func (e Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	grace := e.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	cmd := exec.Command(c.Name, c.Args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Dir = c.Dir
 	if len(c.Env) > 0 {
 		cmd.Env = append(cmd.Environ(), c.Env...)
@@ -90,10 +105,17 @@ func (e Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	} else {
 		cmd.Stderr = stderr
 	}
-	cmd.WaitDelay = 10 * time.Second
+	// output pipes a leftover child still holds are closed this long after the command exits
+	cmd.WaitDelay = grace
 	start := time.Now()
 	log.Debug("command started", "cmd", c.String())
-	err := cmd.Run()
+	err := ctx.Err()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err == nil {
+		err = waitGroup(ctx, cmd, grace, log, c.Name)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
@@ -103,6 +125,43 @@ func (e Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	log.Debug("command finished", "cmd", c.Name, "elapsed", time.Since(start).Round(time.Millisecond))
 	return stdout.Bytes(), nil
+}
+
+// waitGroup waits for a started command. When ctx is cancelled first, its process group gets
+// SIGTERM, and SIGKILL once the grace period is over or the command has exited: nothing of
+// the group outlives Run.
+func waitGroup(ctx context.Context, cmd *exec.Cmd, grace time.Duration, log *slog.Logger, name string) error {
+	pgid := cmd.Process.Pid
+	exited := make(chan struct{})
+	stopped := make(chan struct{})
+	cancelled := false
+	go func() {
+		defer close(stopped)
+		select {
+		case <-exited:
+			return
+		case <-ctx.Done():
+		}
+		cancelled = true
+		log.Info("command cancelled: SIGTERM to its process group", "cmd", name, "pgid", pgid)
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+			log.Warn("command still running after SIGTERM: SIGKILL to its process group", "cmd", name, "grace", grace)
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}()
+	err := cmd.Wait()
+	close(exited)
+	<-stopped
+	if err == nil && cancelled {
+		// stopped cleanly by SIGTERM: still not the work that was asked for
+		return ctx.Err()
+	}
+	return err
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -1,6 +1,7 @@
 package creds
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -114,6 +115,9 @@ func (s *Store) issue(name, role string, ips, dns []string, validity time.Durati
 		Name: name, Control: role == RoleControl, IPs: parsed, DNS: dns,
 		Datacenter: s.Manifest.Datacenter, Domain: s.Manifest.Domain, Now: now, Validity: validity,
 	})
+	if errors.Is(err, pki.ErrNotPermitted) {
+		return Node{}, nil, fmt.Errorf("%w: issue %s: %w: use --dns names under the cluster's domains, node addresses in its ranges (creds show lists both; creds init --permit-dns and --permit-ip set them)", ErrInvalid, name, err)
+	}
 	if err != nil {
 		return Node{}, nil, fmt.Errorf("issue %s: %w", name, err)
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 func newStore(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "cluster")
-	if _, err := Init(dir, InitOptions{Cluster: "prod", Datacenter: "dc1", Domain: "consul", KeyType: pki.ECDSAP256, Now: now}, Keys{Passphrase: testPass}); err != nil {
+	if _, err := Init(dir, InitOptions{Cluster: "prod", Datacenter: "dc1", Domain: "consul", KeyType: pki.ECDSAP256, PermitDNS: []string{"example.org"}, Now: now}, Keys{Passphrase: testPass}); err != nil {
 		t.Fatal(err)
 	}
 	issue(t, dir, IssueRequest{Node: "ctl-1", Role: RoleControl, IPs: []string{"10.0.0.11"}, Now: now})
@@ -266,8 +268,9 @@ func TestInitRefuses(t *testing.T) {
 		t.Fatal("second init changed the store")
 	}
 	// every problem at once
-	_, err := Init(filepath.Join(t.TempDir(), "x"), InitOptions{Cluster: "Prod!", Datacenter: "", Domain: "consul", KeyType: "dsa", Recipients: []string{"age1nope"}}, Keys{})
-	for _, want := range []string{"cluster name", "datacenter", "unknown key type", "recipient 1"} {
+	_, err := Init(filepath.Join(t.TempDir(), "x"), InitOptions{Cluster: "Prod!", Datacenter: "", Domain: "consul", KeyType: "dsa", Recipients: []string{"age1nope"},
+		PermitDNS: []string{"*.bad"}, PermitIPs: []string{"10.0.0.1"}}, Keys{})
+	for _, want := range []string{"cluster name", "datacenter", "unknown key type", "recipient 1", "--permit-dns", "--permit-ip"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %q", err, want)
 		}
@@ -300,6 +303,49 @@ func TestRecipients(t *testing.T) {
 	}
 	if _, err := Open(dir, Keys{Passphrase: "x"}); !errors.Is(err, ErrNoKeys) {
 		t.Fatalf("passphrase on a recipient store: %v", err)
+	}
+}
+
+// TestPostQuantumRecipients: a store for operators with post-quantum hybrid age keys
+// (age1pq1..., AGE-SECRET-KEY-PQ-1...) is made, opened by each identity read from its file,
+// and changed (encrypted to the recipients again); hybrid and classic keys mixed are refused
+// up front, as age cannot encrypt to them together.
+func TestPostQuantumRecipients(t *testing.T) {
+	var files []string
+	var recips []string
+	for i := range 2 {
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recips = append(recips, id.Recipient().String())
+		f := filepath.Join(t.TempDir(), fmt.Sprintf("op%d.key", i))
+		if err := os.WriteFile(f, []byte("# operator\n"+id.String()+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	dir := filepath.Join(t.TempDir(), "c")
+	if _, err := Init(dir, InitOptions{Cluster: "prod", Datacenter: "dc1", Domain: "consul", KeyType: pki.ECDSAP256, Recipients: recips, Now: now}, Keys{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		ids, err := ReadIdentities(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = Change(dir, Keys{Identities: ids}, func(s *Store) error {
+			return s.Issue(IssueRequest{Node: fmt.Sprintf("n%d", i), Role: RoleWorker, IPs: []string{"10.0.0.9"}, Now: now})
+		})
+		if err != nil {
+			t.Fatalf("operator %d: %v", i, err)
+		}
+	}
+	classic, _ := age.GenerateX25519Identity()
+	_, err := Init(filepath.Join(t.TempDir(), "mixed"), InitOptions{Cluster: "prod", Datacenter: "dc1", Domain: "consul", KeyType: pki.ECDSAP256,
+		Recipients: []string{recips[0], classic.Recipient().String()}, Now: now}, Keys{})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cannot be mixed") {
+		t.Fatalf("mixed recipients: %v", err)
 	}
 }
 
@@ -351,5 +397,47 @@ func TestRotate(t *testing.T) {
 	}
 	if err := verify([]byte(before.Manifest.CAs[0].CertPEM), []byte(after.Manifest.Nodes[0].CertPEM), now.Add(2*time.Hour)); err == nil {
 		t.Error("a new certificate verified against the old CA alone: not signed by the new one")
+	}
+}
+
+// TestCANameConstraintsFollowTheStore: the CA a store makes may sign only the cluster's
+// names and ranges; a node outside them is refused with what to do, and a CA rotation keeps
+// the constraints. A store made before constraints gets ones that fit its nodes.
+func TestCANameConstraintsFollowTheStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	s, err := Init(dir, InitOptions{Cluster: "prod", Datacenter: "dc1", Domain: "consul", KeyType: pki.ECDSAP256,
+		PermitDNS: []string{"Corp.Example"}, PermitIPs: []string{"10.20.0.0/16"}, Now: now}, Keys{Passphrase: testPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Permitted{DNS: []string{"consul", "localhost", "corp.example"}, IPs: []string{"127.0.0.0/8", "10.20.0.0/16"}}
+	if s.Manifest.Permitted == nil || !slices.Equal(s.Manifest.Permitted.DNS, want.DNS) || !slices.Equal(s.Manifest.Permitted.IPs, want.IPs) {
+		t.Fatalf("permitted %+v, want %+v", s.Manifest.Permitted, want)
+	}
+	for _, r := range []IssueRequest{
+		{Node: "a", Role: RoleWorker, IPs: []string{"10.30.0.1"}, Now: now},
+		{Node: "b", Role: RoleWorker, IPs: []string{"10.20.0.1"}, DNS: []string{"b.example.org"}, Now: now},
+	} {
+		if err := s.Issue(r); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "--permit") {
+			t.Errorf("%s: %v", r.Node, err)
+		}
+	}
+	if err := s.Issue(IssueRequest{Node: "c", Role: RoleWorker, IPs: []string{"10.20.0.1"}, DNS: []string{"c.corp.example"}, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Rotate(KindCA, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, ca := range s.Manifest.CAs {
+		c, _ := pki.ParseCert([]byte(ca.CertPEM))
+		if !slices.Equal(c.PermittedDNSDomains, want.DNS) || len(c.PermittedIPRanges) != 2 || !c.PermittedDNSDomainsCritical {
+			t.Errorf("CA %s: constraints %v %v", ca.Fingerprint, c.PermittedDNSDomains, c.PermittedIPRanges)
+		}
+	}
+	// a store of before: no permitted names in the manifest
+	old := &Store{Manifest: Manifest{Domain: "consul", Nodes: []Node{{Name: "n", IPs: []string{"203.0.113.9"}, DNS: []string{"n.old.example"}}}}}
+	p := old.permitted()
+	if !slices.Contains(p.DNS, "n.old.example") || !slices.Contains(p.IPs, "203.0.113.9/32") || !slices.Contains(p.IPs, "10.0.0.0/8") {
+		t.Errorf("derived permitted %+v", p)
 	}
 }

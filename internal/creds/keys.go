@@ -37,16 +37,26 @@ func ReadIdentities(path string) ([]age.Identity, error) {
 	return ids, nil
 }
 
+// parseRecipients parses age public keys with age's own parser: X25519 (age1...) and
+// post-quantum hybrid (age1pq1...) recipients, so that a store opened by an
+// AGE-SECRET-KEY-PQ-1 identity can be encrypted to its recipient. Recipients age cannot
+// encrypt to together (hybrid and classic ones mixed) are refused here too.
 func parseRecipients(rs []string) ([]age.Recipient, error) {
 	var out []age.Recipient
 	var errs []error
 	for i, r := range rs {
-		x, err := age.ParseX25519Recipient(strings.TrimSpace(r))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%w: recipient %d: not an age public key (age1...)", ErrInvalid, i+1))
+		r = strings.TrimSpace(r)
+		parsed, err := age.ParseRecipients(strings.NewReader(r))
+		if err != nil || len(parsed) != 1 || strings.ContainsAny(r, "\n#") {
+			errs = append(errs, fmt.Errorf("%w: recipient %d: not an age public key (age1... or age1pq1...)", ErrInvalid, i+1))
 			continue
 		}
-		out = append(out, x)
+		out = append(out, parsed[0])
+	}
+	if len(errs) == 0 && len(out) > 0 {
+		if _, err := age.Encrypt(io.Discard, out...); err != nil {
+			errs = append(errs, fmt.Errorf("%w: recipients: %v (post-quantum age1pq1 keys cannot be mixed with age1 keys)", ErrInvalid, err))
+		}
 	}
 	return out, errors.Join(errs...)
 }

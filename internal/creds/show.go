@@ -1,6 +1,7 @@
 package creds
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -17,7 +18,13 @@ func Show(w io.Writer, m Manifest, now time.Time) error {
 	if len(m.Recipients) > 0 {
 		enc = fmt.Sprintf("%d age recipients", len(m.Recipients))
 	}
-	fmt.Fprintf(tw, "cluster\t%s\ndatacenter\t%s\ndomain\t%s\nencrypted to\t%s\n\n", m.Cluster, m.Datacenter, m.Domain, enc)
+	fmt.Fprintf(tw, "cluster\t%s\ndatacenter\t%s\ndomain\t%s\nencrypted to\t%s\n", m.Cluster, m.Datacenter, m.Domain, enc)
+	if p := m.Permitted; p != nil {
+		fmt.Fprintf(tw, "CA may sign\tDNS %s; addresses %s\n", strings.Join(p.DNS, ", "), strings.Join(p.IPs, ", "))
+	} else {
+		fmt.Fprintf(tw, "CA may sign\tanything (made before name constraints: rotate ca to constrain it)\n")
+	}
+	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "CA\tFINGERPRINT\tEXPIRES\t\n")
 	for i, ca := range m.CAs {
 		state := "trusted"
@@ -91,4 +98,59 @@ func Reveal(w io.Writer, s *Secrets) error {
 	slices.Sort(lines)
 	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
 	return err
+}
+
+// ShowJSONSchema names the layout of ShowJSON's document.
+const ShowJSONSchema = "mantlet.creds-show/v1"
+
+// ShowJSON writes what Show prints as one JSON document: public material only.
+func ShowJSON(w io.Writer, m Manifest, now time.Time) error {
+	type ca struct {
+		Fingerprint string    `json:"fingerprint"`
+		KeyType     string    `json:"key_type"`
+		Signing     bool      `json:"signing"`
+		NotAfter    time.Time `json:"not_after"`
+		Expired     bool      `json:"expired"`
+	}
+	type node struct {
+		Name        string    `json:"name"`
+		Role        string    `json:"role"`
+		IPs         []string  `json:"ips"`
+		DNS         []string  `json:"dns"`
+		Serial      string    `json:"serial"`
+		Fingerprint string    `json:"fingerprint"`
+		Issued      time.Time `json:"issued"`
+		NotAfter    time.Time `json:"not_after"`
+		Expired     bool      `json:"expired"`
+	}
+	type secret struct {
+		Kind    Kind      `json:"kind"`
+		Rotated time.Time `json:"rotated"`
+		Names   []string  `json:"names"`
+	}
+	out := struct {
+		Schema     string     `json:"schema"`
+		Cluster    string     `json:"cluster"`
+		Datacenter string     `json:"datacenter"`
+		Domain     string     `json:"domain"`
+		Recipients []string   `json:"recipients"` // none: a passphrase
+		Permitted  *Permitted `json:"permitted"`  // null: a CA made before name constraints
+		CAs        []ca       `json:"cas"`
+		Nodes      []node     `json:"nodes"`
+		Secrets    []secret   `json:"secrets"`
+	}{Schema: ShowJSONSchema, Cluster: m.Cluster, Datacenter: m.Datacenter, Domain: m.Domain,
+		Recipients: append([]string{}, m.Recipients...), Permitted: m.Permitted, CAs: []ca{}, Nodes: []node{}, Secrets: []secret{}}
+	for i, c := range m.CAs {
+		out.CAs = append(out.CAs, ca{Fingerprint: c.Fingerprint, KeyType: m.KeyType, Signing: i == len(m.CAs)-1, NotAfter: c.NotAfter, Expired: c.NotAfter.Before(now)})
+	}
+	for _, n := range m.Nodes {
+		out.Nodes = append(out.Nodes, node{Name: n.Name, Role: n.Role, IPs: n.IPs, DNS: append([]string{}, n.DNS...), Serial: n.Serial,
+			Fingerprint: n.Fingerprint, Issued: n.Issued, NotAfter: n.NotAfter, Expired: n.NotAfter.Before(now)})
+	}
+	for _, k := range Kinds {
+		out.Secrets = append(out.Secrets, secret{Kind: k, Rotated: m.Rotated[k], Names: secretNames(k)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,11 +48,21 @@ type Manifest struct {
 	KeyType    string `json:"ca_key_type"`
 	// Recipients are the age public keys the secrets are encrypted to; none: a passphrase.
 	Recipients []string `json:"recipients,omitempty"`
+	// Permitted are the names the CA may sign (its name constraints), kept for the CAs a
+	// rotation makes. Stores made before constraints existed have none: see permitted.
+	Permitted *Permitted `json:"permitted,omitempty"`
 	// CAs are trusted, oldest first; the last one signs. More than one during a rotation.
 	CAs   []CA   `json:"cas"`
 	Nodes []Node `json:"nodes"`
 	// Rotated says when each kind of secret was last made, for renewal and audit.
 	Rotated map[Kind]time.Time `json:"rotated"`
+}
+
+// Permitted are the DNS domains (with their subdomains) and address ranges (CIDR) a
+// cluster CA may sign names in.
+type Permitted struct {
+	DNS []string `json:"dns"`
+	IPs []string `json:"ips"`
 }
 
 // CA is one trusted CA certificate.
@@ -95,7 +106,30 @@ type InitOptions struct {
 	Domain     string
 	KeyType    pki.KeyType
 	Recipients []string // age public keys; none: encrypt to Keys.Passphrase
-	Now        time.Time
+	// PermitDNS are DNS domains the CA may sign names in besides the cluster domain and
+	// localhost (for --dns names of nodes); PermitIPs the address ranges (CIDR) node
+	// addresses are in, pki.DefaultIPRanges when none.
+	PermitDNS []string
+	PermitIPs []string
+	Now       time.Time
+}
+
+// permitted is what the CA of a new store may sign: the cluster domain, localhost and
+// the extra domains; the given address ranges (or the private ones), with loopback.
+func (o InitOptions) permitted() Permitted {
+	p := Permitted{DNS: []string{o.Domain, "localhost"}}
+	for _, d := range o.PermitDNS {
+		if d = strings.ToLower(d); !slices.Contains(p.DNS, d) {
+			p.DNS = append(p.DNS, d)
+		}
+	}
+	p.IPs = o.PermitIPs
+	if len(p.IPs) == 0 {
+		p.IPs = pki.DefaultIPRanges
+	} else if !slices.Contains(p.IPs, "127.0.0.0/8") {
+		p.IPs = append([]string{"127.0.0.0/8"}, p.IPs...) // every node certificate has 127.0.0.1
+	}
+	return p
 }
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -127,6 +161,13 @@ func Init(dir string, o InitOptions, keys Keys) (*Store, error) {
 	if _, err := parseRecipients(o.Recipients); err != nil {
 		errs = append(errs, err)
 	}
+	for _, d := range o.PermitDNS {
+		errs = append(errs, checkDNSName("permitted DNS domain (--permit-dns)", strings.ToLower(d)))
+	}
+	perm := o.permitted()
+	if _, err := pki.ParseConstraints(perm.DNS, perm.IPs); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w (--permit-ip)", ErrInvalid, err))
+	}
 	if len(o.Recipients) == 0 && keys.Passphrase == "" {
 		errs = append(errs, ErrNoKeys)
 	}
@@ -150,7 +191,7 @@ func Init(dir string, o InitOptions, keys Keys) (*Store, error) {
 	}
 	s := &Store{Dir: dir, Secrets: sec, keys: keys, Manifest: Manifest{
 		Version: 1, Cluster: o.Cluster, Datacenter: o.Datacenter, Domain: o.Domain, KeyType: string(o.KeyType),
-		Recipients: o.Recipients, Nodes: []Node{}, Rotated: map[Kind]time.Time{},
+		Recipients: o.Recipients, Permitted: &perm, Nodes: []Node{}, Rotated: map[Kind]time.Time{},
 	}}
 	if err := s.addCA(o.Now); err != nil {
 		return nil, err
@@ -163,7 +204,12 @@ func Init(dir string, o InitOptions, keys Keys) (*Store, error) {
 
 func (s *Store) addCA(now time.Time) error {
 	name := fmt.Sprintf("%s %s CA %s", s.Manifest.Cluster, s.Manifest.Datacenter, now.UTC().Format("2006-01-02"))
-	ca, err := pki.NewCA(name, pki.KeyType(s.Manifest.KeyType), now, pki.CAValidity)
+	perm := s.permitted()
+	cons, err := pki.ParseConstraints(perm.DNS, perm.IPs)
+	if err != nil {
+		return err
+	}
+	ca, err := pki.NewCA(name, pki.KeyType(s.Manifest.KeyType), now, pki.CAValidity, cons)
 	if err != nil {
 		return err
 	}
@@ -174,6 +220,34 @@ func (s *Store) addCA(now time.Time) error {
 	s.Manifest.CAs = append(s.Manifest.CAs, CA{CertPEM: string(ca.CertPEM), Fingerprint: pki.Fingerprint(c), NotAfter: c.NotAfter.UTC()})
 	s.Secrets.CAKeys = append(s.Secrets.CAKeys, ca.KeyPEM)
 	return nil
+}
+
+// permitted is what the store's CAs may sign. A store made before CAs had name constraints
+// gets them at its next CA rotation: the cluster domain, localhost, the --dns names of its
+// nodes, and the private ranges with the addresses of its nodes.
+func (s *Store) permitted() Permitted {
+	if s.Manifest.Permitted != nil {
+		return *s.Manifest.Permitted
+	}
+	p := Permitted{DNS: []string{s.Manifest.Domain, "localhost"}, IPs: slices.Clone(pki.DefaultIPRanges)}
+	for _, n := range s.Manifest.Nodes {
+		for _, d := range n.DNS {
+			if !slices.Contains(p.DNS, d) {
+				p.DNS = append(p.DNS, d)
+			}
+		}
+		for _, ip := range n.IPs {
+			if parsed := net.ParseIP(ip); parsed != nil {
+				bits := 128
+				if parsed.To4() != nil {
+					bits = 32
+				}
+				p.IPs = append(p.IPs, fmt.Sprintf("%s/%d", parsed, bits))
+			}
+		}
+	}
+	s.Manifest.Permitted = &p
+	return p
 }
 
 // signer is the active CA: the newest.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/coreos/butane/config/common"
 	fcos1_5 "github.com/coreos/butane/config/fcos/v1_5"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // IsButane tells a Butane file from an Ignition one by its name.

@@ -75,8 +75,87 @@ func encodeKey(k crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// NewCA makes a self-signed cluster CA valid from now for validity.
-func NewCA(commonName string, kt KeyType, now time.Time, validity time.Duration) (Pair, error) {
+// Constraints are the names a cluster CA may sign, as critical X.509 name constraints, so
+// that a CA operators import to reach the web UIs cannot vouch for any other name: DNS
+// domains (each with its subdomains) and address ranges.
+type Constraints struct {
+	DNS []string
+	IPs []*net.IPNet
+}
+
+// DefaultIPRanges are the address ranges a cluster CA permits unless told otherwise:
+// loopback, the private IPv4 ranges (RFC 1918), shared address space (RFC 6598, used by some
+// clouds) and IPv6 unique local addresses.
+var DefaultIPRanges = []string{"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "::1/128", "fc00::/7"}
+
+// ErrNotPermitted reports a name or address outside a CA's name constraints.
+var ErrNotPermitted = errors.New("not permitted by the CA's name constraints")
+
+// ParseConstraints checks DNS domains and CIDR ranges and returns them as constraints; every
+// problem at once.
+func ParseConstraints(dns, cidrs []string) (Constraints, error) {
+	var c Constraints
+	var errs []error
+	for _, d := range dns {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d == "" || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.ContainsAny(d, " */:") {
+			errs = append(errs, fmt.Errorf("permitted DNS domain %q: want a domain such as example.org", d))
+			continue
+		}
+		c.DNS = append(c.DNS, d)
+	}
+	for _, r := range cidrs {
+		_, n, err := net.ParseCIDR(strings.TrimSpace(r))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("permitted address range %q: want a CIDR block such as 10.0.0.0/8", r))
+			continue
+		}
+		c.IPs = append(c.IPs, n)
+	}
+	return c, errors.Join(errs...)
+}
+
+// Permits says whether a DNS name or an IP address falls inside the constraints, as X.509
+// name constraints are read (RFC 5280 4.2.1.10: a domain permits itself and its subdomains).
+func (c Constraints) Permits(dns []string, ips []net.IP) error {
+	var bad []string
+	for _, d := range dns {
+		d = strings.ToLower(d)
+		ok := false
+		for _, p := range c.DNS {
+			if p == "" || d == p || strings.HasSuffix(d, "."+p) {
+				ok = true
+			}
+		}
+		if !ok {
+			bad = append(bad, fmt.Sprintf("DNS name %s (permitted: %s)", d, strings.Join(c.DNS, ", ")))
+		}
+	}
+	for _, ip := range ips {
+		ok := false
+		var ranges []string
+		for _, n := range c.IPs {
+			ranges = append(ranges, n.String())
+			if n.Contains(ip) {
+				ok = true
+			}
+		}
+		if !ok {
+			bad = append(bad, fmt.Sprintf("address %s (permitted: %s)", ip, strings.Join(ranges, ", ")))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrNotPermitted, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// NewCA makes a self-signed cluster CA valid from now for validity that may sign only what
+// cons permits (critical name constraints) and only certificates for TLS servers and clients.
+func NewCA(commonName string, kt KeyType, now time.Time, validity time.Duration, cons Constraints) (Pair, error) {
+	if len(cons.DNS) == 0 || len(cons.IPs) == 0 {
+		return Pair{}, errors.New("a cluster CA needs permitted DNS domains and address ranges")
+	}
 	key, err := newKey(kt)
 	if err != nil {
 		return Pair{}, err
@@ -94,6 +173,12 @@ func NewCA(commonName string, kt KeyType, now time.Time, validity time.Duration)
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
+		// what the leaves may be used for (verifiers apply a CA's extended key usage to its
+		// chain) and what they may name
+		ExtKeyUsage:                 []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         cons.DNS,
+		PermittedIPRanges:           cons.IPs,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -118,11 +203,12 @@ type NodeRequest struct {
 	Validity   time.Duration // NodeValidity when zero
 }
 
-// SANs are the DNS names and IPs a node certificate carries, sorted and without duplicates:
-// the node name, <node>.node.<dc>.<domain>, localhost, server.<dc>.<domain> for control
-// nodes, the extra names; its IPs and 127.0.0.1.
+// SANs are the DNS names and IPs a node certificate carries, without duplicates:
+// <node>.node.<dc>.<domain>, localhost, server.<dc>.<domain> for control nodes, the extra
+// names; its IPs and 127.0.0.1. The bare node name is not among them: a single label fits
+// no name constraint of the CA (the node's name under the cluster domain stands for it).
 func SANs(r NodeRequest) ([]string, []net.IP) {
-	dns := []string{r.Name, r.Name + ".node." + r.Datacenter + "." + r.Domain, "localhost"}
+	dns := []string{r.Name + ".node." + r.Datacenter + "." + r.Domain, "localhost"}
 	if r.Control {
 		dns = append(dns, "server."+r.Datacenter+"."+r.Domain)
 	}
@@ -148,7 +234,8 @@ func SANs(r NodeRequest) ([]string, []net.IP) {
 }
 
 // Issue makes a fresh ECDSA P-256 key for a node and a certificate for it signed by ca,
-// for both serverAuth and clientAuth. The certificate never outlives the CA.
+// for both serverAuth and clientAuth. The certificate never outlives the CA, and names
+// nothing the CA's name constraints do not permit (ErrNotPermitted).
 func Issue(ca Pair, r NodeRequest) (Pair, error) {
 	caCert, err := ParseCert(ca.CertPEM)
 	if err != nil {
@@ -175,15 +262,19 @@ func Issue(ca Pair, r NodeRequest) (Pair, error) {
 		notAfter = caCert.NotAfter
 	}
 	dns, ips := SANs(r)
+	if err := CAConstraints(caCert).Permits(dns, ips); err != nil {
+		return Pair{}, err
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: r.Name + ".node." + r.Datacenter + "." + r.Domain, Organization: []string{"mantlet"}},
 		NotBefore:    r.Now.Add(-5 * time.Minute),
 		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     dns,
-		IPAddresses:  ips,
+		// ECDSA keys sign (the TLS handshake); KeyEncipherment is for RSA key transport only
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:    dns,
+		IPAddresses: ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
 	if err != nil {
@@ -194,6 +285,17 @@ func Issue(ca Pair, r NodeRequest) (Pair, error) {
 		return Pair{}, err
 	}
 	return Pair{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: kp}, nil
+}
+
+// CAConstraints are the name constraints of a CA certificate; a CA without any (made before
+// they were) permits everything.
+func CAConstraints(c *x509.Certificate) Constraints {
+	if len(c.PermittedDNSDomains) == 0 && len(c.PermittedIPRanges) == 0 {
+		_, all4, _ := net.ParseCIDR("0.0.0.0/0")
+		_, all6, _ := net.ParseCIDR("::/0")
+		return Constraints{DNS: []string{""}, IPs: []*net.IPNet{all4, all6}}
+	}
+	return Constraints{DNS: c.PermittedDNSDomains, IPs: c.PermittedIPRanges}
 }
 
 // ParseCert reads the first certificate of a PEM block.

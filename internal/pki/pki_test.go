@@ -1,8 +1,13 @@
 package pki
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -15,9 +20,19 @@ import (
 
 var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// testConstraints are those of a cluster with domain consul and the default ranges.
+func testConstraints(t *testing.T) Constraints {
+	t.Helper()
+	c, err := ParseConstraints([]string{"consul", "localhost", "example.org"}, DefaultIPRanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func mustCA(t *testing.T, kt KeyType) Pair {
 	t.Helper()
-	ca, err := NewCA("test CA", kt, time.Now(), CAValidity)
+	ca, err := NewCA("test CA", kt, time.Now(), CAValidity, testConstraints(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +56,9 @@ func TestSANs(t *testing.T) {
 		ips  []string
 	}{
 		{"control", NodeRequest{Name: "ctl-1", Control: true, IPs: []net.IP{net.ParseIP("10.0.0.11")}, Datacenter: "dc1", Domain: "consul"},
-			[]string{"ctl-1", "ctl-1.node.dc1.consul", "localhost", "server.dc1.consul"}, []string{"10.0.0.11", "127.0.0.1"}},
+			[]string{"ctl-1.node.dc1.consul", "localhost", "server.dc1.consul"}, []string{"10.0.0.11", "127.0.0.1"}},
 		{"worker with extras and duplicates", NodeRequest{Name: "w1", IPs: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("fd00::1")}, DNS: []string{"W1.example.org", "localhost"}, Datacenter: "dc2", Domain: "corp"},
-			[]string{"w1", "w1.node.dc2.corp", "localhost", "w1.example.org"}, []string{"127.0.0.1", "fd00::1"}},
+			[]string{"w1.node.dc2.corp", "localhost", "w1.example.org"}, []string{"127.0.0.1", "fd00::1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dns, ips := SANs(tc.req)
@@ -82,6 +97,10 @@ func TestNodeCertificate(t *testing.T) {
 			if !Matches(p) || Matches(pki(ca.CertPEM, p.KeyPEM)) {
 				t.Error("Matches is wrong")
 			}
+			// an ECDSA key signs; key encipherment is RSA key transport
+			if c.KeyUsage != x509.KeyUsageDigitalSignature {
+				t.Errorf("key usage %b, want digital signature only", c.KeyUsage)
+			}
 		})
 	}
 }
@@ -98,7 +117,7 @@ func TestSerialsDiffer(t *testing.T) {
 }
 
 func TestUnknownKeyType(t *testing.T) {
-	if _, err := NewCA("x", "dsa", now, CAValidity); err == nil || !strings.Contains(err.Error(), `unknown key type "dsa"`) {
+	if _, err := NewCA("x", "dsa", now, CAValidity, testConstraints(t)); err == nil || !strings.Contains(err.Error(), `unknown key type "dsa"`) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -209,5 +228,71 @@ func TestOpenSSLVerify(t *testing.T) {
 				t.Fatalf("openssl accepted a wrong hostname:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestCANameConstraints: the CA carries critical name constraints, so that a certificate it
+// signs for a name outside the cluster's domains or an address outside its ranges fails
+// verification, in Go's verifier and in openssl's, and Issue refuses to make one.
+func TestCANameConstraints(t *testing.T) {
+	ca := mustCA(t, ECDSAP256)
+	caCert, _ := ParseCert(ca.CertPEM)
+	if !caCert.PermittedDNSDomainsCritical || !slices.Equal(caCert.PermittedDNSDomains, []string{"consul", "localhost", "example.org"}) || len(caCert.PermittedIPRanges) != len(DefaultIPRanges) {
+		t.Fatalf("constraints: critical %v, dns %v, ips %v", caCert.PermittedDNSDomainsCritical, caCert.PermittedDNSDomains, caCert.PermittedIPRanges)
+	}
+	if !slices.Equal(caCert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}) {
+		t.Errorf("CA extended key usage %v", caCert.ExtKeyUsage)
+	}
+	for _, tc := range []struct {
+		name string
+		dns  []string
+		ip   string
+		ok   bool
+	}{
+		{"cluster names", []string{"w.example.org"}, "10.1.2.3", true},
+		{"a public name", []string{"www.bank.example.com"}, "10.1.2.3", false},
+		{"a look-alike", []string{"evilexample.org"}, "10.1.2.3", false},
+		{"a public address", nil, "8.8.8.8", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Issue(ca, NodeRequest{Name: "n", IPs: []net.IP{net.ParseIP(tc.ip)}, DNS: tc.dns, Datacenter: "dc1", Domain: "consul", Now: now})
+			if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, ErrNotPermitted) {
+				t.Fatalf("Issue: %v (want ok %v)", err, tc.ok)
+			}
+		})
+	}
+	// a leaf the CA key signs by hand for a public name: verifiers refuse it
+	key, _ := ParseKey(ca.KeyPEM)
+	leafKey, _ := newKey(ECDSAP256)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "www.bank.example.com"}, DNSNames: []string{"www.bank.example.com"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, leafKey.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "www.bank.example.com"}); err == nil {
+		t.Error("Go verified a certificate for a name outside the CA's constraints")
+	}
+	if _, err := exec.LookPath("openssl"); err == nil {
+		dir := t.TempDir()
+		caFile, leafFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "leaf.pem")
+		os.WriteFile(caFile, ca.CertPEM, 0o600)
+		os.WriteFile(leafFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+		if out, err := exec.Command("openssl", "verify", "-CAfile", caFile, leafFile).CombinedOutput(); err == nil || !strings.Contains(string(out), "permitted") {
+			t.Errorf("openssl verified a certificate outside the constraints (%v):\n%s", err, out)
+		}
+	}
+	if _, err := NewCA("x", ECDSAP256, now, CAValidity, Constraints{}); err == nil {
+		t.Error("a CA without constraints was made")
+	}
+}
+
+func TestParseConstraints(t *testing.T) {
+	if _, err := ParseConstraints([]string{"ok.example", ".bad", "*.wild", "a b"}, []string{"10.0.0.0/8", "10.0.0.1", "x"}); err == nil ||
+		strings.Count(err.Error(), "\n")+1 != 5 {
+		t.Fatalf("want five problems, got %v", err)
 	}
 }

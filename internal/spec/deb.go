@@ -1,8 +1,7 @@
 package spec
 
 import (
-	"bufio"
-	"bytes"
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -30,25 +29,48 @@ type DebPackage struct {
 // validation results, reported as field errors with dpkg-deb's message: not logged again.
 var debRunner command.Runner = command.Exec{Log: slog.New(slog.DiscardHandler)}
 
-// ReadDeb reads the control fields and the file list of the Debian package at path with
-// dpkg-deb. ErrNotDeb is wrapped when the file is not a Debian package.
+// ReadDeb reads the control fields (dpkg-deb --show) and the file tree (dpkg-deb
+// --fsys-tarfile, read with archive/tar, not scraped from a listing meant for people) of
+// the Debian package at path. ErrNotDeb is wrapped when the file is not a Debian package.
 func ReadDeb(path string) (*DebPackage, error) {
 	ctx := context.Background()
-	fields, err := debRunner.Run(ctx, command.Cmd{Name: "dpkg-deb", Args: []string{"--field", path, "Package", "Version", "Architecture"}})
+	fields, err := debRunner.Run(ctx, command.Cmd{Name: "dpkg-deb", Args: []string{"--show", "--showformat=${Package}\n${Version}\n${Architecture}\n", path}})
 	if err != nil {
 		return nil, debError(err)
 	}
-	f := parseControl(fields)
-	d := &DebPackage{Package: f["Package"], Version: f["Version"], Architecture: f["Architecture"]}
-	if d.Package == "" || d.Version == "" || d.Architecture == "" {
+	f := strings.Split(string(fields), "\n")
+	if len(f) < 3 || f[0] == "" || f[1] == "" || f[2] == "" {
 		return nil, fmt.Errorf("%w: the control file lacks Package, Version or Architecture", ErrNotDeb)
 	}
-	list, err := debRunner.Run(ctx, command.Cmd{Name: "dpkg-deb", Args: []string{"--contents", path}})
+	d := &DebPackage{Package: f[0], Version: f[1], Architecture: f[2]}
+	if d.Kernels, err = debKernels(ctx, path); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// debKernels finds the kernels a package ships: the regular files (hard links to one
+// count) /boot/vmlinuz-RELEASE of its file tree.
+func debKernels(ctx context.Context, path string) ([]string, error) {
+	pr, pw := io.Pipe()
+	var ks []string
+	read := make(chan error, 1)
+	go func() {
+		var err error
+		ks, err = kernelsInTar(pr)
+		io.Copy(io.Discard, pr) // let dpkg-deb finish writing
+		read <- err
+	}()
+	_, err := debRunner.Run(ctx, command.Cmd{Name: "dpkg-deb", Args: []string{"--fsys-tarfile", path}, Stdout: pw})
+	pw.Close()
+	rerr := <-read
 	if err != nil {
 		return nil, debError(err)
 	}
-	d.Kernels = debKernels(list)
-	return d, nil
+	if rerr != nil {
+		return nil, fmt.Errorf("%w: its file tree: %v", ErrNotDeb, rerr)
+	}
+	return ks, nil
 }
 
 // debError tells a file dpkg-deb refuses from a dpkg-deb that cannot run.
@@ -64,60 +86,27 @@ func debError(err error) error {
 	return err
 }
 
-// parseControl reads "Field: value" lines (continuation lines, which start with a space,
-// are joined to their field). Fields are case-insensitive in Debian: keys are returned as
-// dpkg writes them, the first letter of each word upper-case.
-func parseControl(data []byte) map[string]string {
-	m := map[string]string{}
-	last := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			continue
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if last != "" {
-				m[last] += "\n" + strings.TrimSpace(line)
-			}
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			last = ""
-			continue
-		}
-		last = canonicalField(strings.TrimSpace(k))
-		m[last] = strings.TrimSpace(v)
-	}
-	return m
-}
-
-func canonicalField(k string) string {
-	parts := strings.Split(strings.ToLower(k), "-")
-	for i, p := range parts {
-		if p != "" {
-			parts[i] = strings.ToUpper(p[:1]) + p[1:]
-		}
-	}
-	return strings.Join(parts, "-")
-}
-
-// debKernels finds the kernels in a dpkg-deb --contents listing (tar -tv lines, the path
-// last): regular files ./boot/vmlinuz-RELEASE.
-func debKernels(list []byte) []string {
+// kernelsInTar lists the releases of the regular files (or hard links to one) named
+// boot/vmlinuz-RELEASE in a tar stream of a package's file tree.
+func kernelsInTar(r io.Reader) ([]string, error) {
 	var ks []string
-	sc := bufio.NewScanner(bytes.NewReader(list))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 6 || !strings.HasPrefix(f[0], "-") {
-			continue // directories, symbolic links and anything unexpected
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return ks, nil
 		}
-		if rel, ok := strings.CutPrefix(f[len(f)-1], "./boot/vmlinuz-"); ok && rel != "" && !strings.Contains(rel, "/") {
+		if err != nil {
+			return ks, err
+		}
+		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeLink {
+			continue
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(h.Name, "."), "/")
+		if rel, ok := strings.CutPrefix(name, "boot/vmlinuz-"); ok && rel != "" && !strings.Contains(rel, "/") {
 			ks = append(ks, rel)
 		}
 	}
-	return ks
 }
 
 // FileSHA256 is the hex sha256 of the file at path.

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"archive/tar"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,37 +176,62 @@ func TestKernelDebProfileAddsKernel(t *testing.T) {
 	}
 }
 
-func TestParseControl(t *testing.T) {
-	got := parseControl([]byte("Package: linux-image-6.1.0-28-amd64\nversion:  6.1.119-1 \nDescription: Linux\n for x86-64\nno colon\nBuilt-using: linux (= 6.1.119-1)\n"))
-	want := map[string]string{"Package": "linux-image-6.1.0-28-amd64", "Version": "6.1.119-1", "Description": "Linux\nfor x86-64", "Built-Using": "linux (= 6.1.119-1)"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
+// TestReadDebFileTree reads a package's file tree as dpkg does: a kernel that is a hard link
+// (a line "h... link to ..." in tar -tv) and one whose name has a space count, symbolic links,
+// files below /boot/vmlinuz-x/ and vmlinuz files elsewhere do not.
+func TestReadDebFileTree(t *testing.T) {
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb not found (install dpkg)")
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	for p, data := range map[string]string{
+		"DEBIAN/control":                 "Package: linux-image-test\nVersion: 1:6.1-1~x\nArchitecture: amd64\nMaintainer: t <t@mantlet.invalid>\nDescription: test\n",
+		"boot/vmlinuz-6.1.0-28-amd64":    "kernel",
+		"boot/vmlinuz-x/y":               "not a kernel",
+		"boot/vmlinuz-with space":        "kernel",
+		"usr/share/doc/boot/vmlinuz-not": "not a kernel",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-}
-
-func TestDebKernels(t *testing.T) {
-	list := `drwxr-xr-x root/root         0 2024-12-01 10:00 ./boot/
--rw-r--r-- root/root   8031872 2024-12-01 10:00 ./boot/vmlinuz-6.1.0-28-amd64
--rw-r--r-- root/root    260000 2024-12-01 10:00 ./boot/config-6.1.0-28-amd64
-lrwxrwxrwx root/root         0 2024-12-01 10:00 ./boot/vmlinuz-link -> vmlinuz-6.1.0-28-amd64
--rw-r--r-- root/root        10 2024-12-01 10:00 ./boot/vmlinuz-x/y
--rw-r--r-- root/root        10 2024-12-01 10:00 ./usr/share/doc/boot/vmlinuz-not
-`
-	if got := debKernels([]byte(list)); !slices.Equal(got, []string{"6.1.0-28-amd64"}) {
-		t.Errorf("got %q", got)
+	if err := os.Link(filepath.Join(root, "boot/vmlinuz-6.1.0-28-amd64"), filepath.Join(root, "boot/vmlinuz-6.1.0-28-hard")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("vmlinuz-6.1.0-28-amd64", filepath.Join(root, "boot/vmlinuz-link")); err != nil {
+		t.Fatal(err)
+	}
+	deb := filepath.Join(t.TempDir(), "k.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Zxz", "--build", root, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb --build: %v: %s", err, out)
+	}
+	d, err := ReadDeb(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Package != "linux-image-test" || d.Version != "1:6.1-1~x" || d.Architecture != "amd64" {
+		t.Errorf("control %+v", d)
+	}
+	slices.Sort(d.Kernels)
+	if want := []string{"6.1.0-28-amd64", "6.1.0-28-hard", "with space"}; !slices.Equal(d.Kernels, want) {
+		t.Errorf("kernels %q, want %q", d.Kernels, want)
 	}
 }
 
-// FuzzParseDebOutput feeds dpkg-deb's output parsers arbitrary bytes: they must not panic,
-// and a kernel they find is one path element.
-func FuzzParseDebOutput(f *testing.F) {
-	f.Add([]byte("Package: a\nVersion: 1\n continued\n"))
-	f.Add([]byte("-rw-r--r-- root/root 1 2024-12-01 10:00 ./boot/vmlinuz-6.1.0-28-amd64\n"))
+// FuzzKernelsInTar feeds the file tree reader arbitrary bytes: it must not panic, and a
+// kernel it finds is one path element.
+func FuzzKernelsInTar(f *testing.F) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "./boot/vmlinuz-6.1.0-28-amd64", Typeflag: tar.TypeReg, Size: 1})
+	tw.Write([]byte("k"))
+	tw.Close()
+	f.Add(b.Bytes())
+	f.Add([]byte("not a tar"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parseControl(data)
-		for _, k := range debKernels(data) {
+		ks, _ := kernelsInTar(bytes.NewReader(data))
+		for _, k := range ks {
 			if k == "" || strings.Contains(k, "/") {
 				t.Fatalf("kernel release %q", k)
 			}

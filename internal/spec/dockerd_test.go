@@ -57,7 +57,11 @@ func TestRenderedDaemonRunsDockerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ca, err := pki.NewCA("mantlet test CA", pki.ECDSAP256, time.Now(), time.Hour)
+	cons, err := pki.ParseConstraints([]string{"test", "localhost"}, pki.DefaultIPRanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.NewCA("mantlet test CA", pki.ECDSAP256, time.Now(), time.Hour, cons)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +422,8 @@ func checkTLSOnly(t *testing.T, dockerd *exec.Cmd, addr string, ca, client pki.P
 	if code, err := get("https", nil); err == nil {
 		t.Errorf("TLS without a client certificate answered %d", code)
 	}
-	other, err := pki.NewCA("another CA", pki.ECDSAP256, time.Now(), time.Hour)
+	anyName, _ := pki.ParseConstraints([]string{"test", "localhost"}, pki.DefaultIPRanges)
+	other, err := pki.NewCA("another CA", pki.ECDSAP256, time.Now(), time.Hour, anyName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,15 +60,15 @@ func FuzzLoadProfile(f *testing.F) {
 	})
 }
 
-// FuzzAptSources feeds both apt source parsers arbitrary text.
-func FuzzAptSources(f *testing.F) {
-	f.Add([]byte("deb [arch=amd64] http://mirror.example/debian bookworm main\n"))
-	f.Add([]byte("Types: deb\nURIs: http://mirror.example/debian\nSuites:\n bookworm\nEnabled: yes\n\n"))
-	f.Add([]byte("deb [ arch=amd64\n"))
+// FuzzIndexTargets feeds the reader of apt-get indextargets' lines arbitrary text: every
+// source it returns has a URI, a suite and an architecture field (possibly empty), no tab.
+func FuzzIndexTargets(f *testing.F) {
+	f.Add([]byte("http://mirror.example/debian/\tbookworm\tamd64\tdeb\n"))
+	f.Add([]byte("a\tb\n\t\t\tdeb\nx\ty\tz\tdeb-src\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, s := range append(parseOneLine(data), parseDeb822(data)...) {
-			if len(s.uris) == 0 || len(s.suites) == 0 {
-				t.Fatalf("a source without a URI or a suite: %+v", s)
+		for _, s := range parseIndexTargets(data) {
+			if strings.Contains(s.uri+s.suite+s.arch, "\t") {
+				t.Fatalf("a field with a tab: %+v", s)
 			}
 		}
 	})

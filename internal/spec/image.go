@@ -3,10 +3,12 @@ package spec
 import (
 	"cmp"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +45,32 @@ const (
 // now is the clock that source_date_epoch is checked against; tests replace it.
 var now = time.Now
 
+// getenv reads SOURCE_DATE_EPOCH; tests replace it.
+var getenv = os.Getenv
+
+// sourceDateEpoch applies SOURCE_DATE_EPOCH from the environment, as reproducible-build
+// tooling sets it (https://reproducible-builds.org/specs/source-date-epoch/): it stands in for
+// a definition without source_date_epoch, and must agree with one that has it, since the
+// definition's pins the image's bytes and a silent override would make another image.
+func (c *checker) sourceDateEpoch(img *Image) {
+	env := getenv("SOURCE_DATE_EPOCH")
+	if env == "" {
+		return
+	}
+	v, err := strconv.ParseInt(env, 10, 64)
+	if err != nil || v <= 0 {
+		c.errorf("source_date_epoch", "SOURCE_DATE_EPOCH=%q in the environment is not a positive number of seconds since 1970: fix or unset it", env)
+		return
+	}
+	switch {
+	case img.SourceDateEpoch == 0:
+		img.SourceDateEpoch = v
+	case img.SourceDateEpoch != v:
+		c.errorf("source_date_epoch", "%d, but SOURCE_DATE_EPOCH=%d in the environment: the definition's pins the image; set SOURCE_DATE_EPOCH=%d, or unset it, or change source_date_epoch",
+			img.SourceDateEpoch, v, img.SourceDateEpoch)
+	}
+}
+
 // ValidateImage checks every field of an image definition and returns every problem at once;
 // pos (from DecodeImage) gives the lines. Warnings do not stop a build.
 //
@@ -66,9 +94,10 @@ func ValidateImage(img *Image, pos *Positions) (warnings, errs Errors) {
 			c.httpURL("mirror.security", m.Security)
 		}
 	}
+	c.sourceDateEpoch(img)
 	switch t := now().Unix(); {
 	case img.SourceDateEpoch <= 0:
-		c.errorf("source_date_epoch", "required: a positive number of seconds since 1970 (date +%%s)")
+		c.errorf("source_date_epoch", "required (or SOURCE_DATE_EPOCH in the environment): a positive number of seconds since 1970 (date +%%s)")
 	case img.SourceDateEpoch > t:
 		c.errorf("source_date_epoch", "%d is in the future (now %d)", img.SourceDateEpoch, t)
 	}

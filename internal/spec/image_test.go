@@ -94,7 +94,7 @@ func TestValidateImage(t *testing.T) {
 		{"mirror query", "", "mirror:\n  debian: http://mirror.example/debian?x=1\n", "mirror.debian", 2, "has a query", false},
 		{"mirror space", "", "mirror:\n  debian: http://mirror.example/a b\n", "mirror.debian", 2, "whitespace", false},
 		{"security mirror", "", "mirror:\n  debian: http://mirror.example/debian\n  security: mirror.example\n", "mirror.security", 3, "http or https", false},
-		{"epoch zero", "source_date_epoch", "source_date_epoch: 0\n", "source_date_epoch", 1, "required: a positive number", false},
+		{"epoch zero", "source_date_epoch", "source_date_epoch: 0\n", "source_date_epoch", 1, "required (or SOURCE_DATE_EPOCH in the environment): a positive number", false},
 		{"epoch missing", "source_date_epoch", "", "source_date_epoch", 0, "required", false},
 		{"epoch future", "source_date_epoch", "source_date_epoch: 4102444800\n", "source_date_epoch", 1, "in the future", false},
 		{"kernel package missing", "kernel", "kernel:\n  cmdline: [quiet]\n", "kernel.package", 1, "required", false},
@@ -233,6 +233,47 @@ func TestEpochClock(t *testing.T) {
 	_, errs := validateImageYAML(t, doc)
 	if !findProblem(errs, "source_date_epoch", 6, "in the future") {
 		t.Errorf("want future epoch error, got %v", errs)
+	}
+}
+
+// TestSourceDateEpochFromTheEnvironment: SOURCE_DATE_EPOCH stands in for a definition
+// without source_date_epoch, agrees silently with an equal one, and is refused, saying what to
+// do, when it differs or is no number.
+func TestSourceDateEpochFromTheEnvironment(t *testing.T) {
+	defer func(f func(string) string) { getenv = f }(getenv)
+	env := ""
+	getenv = func(k string) string {
+		if k == "SOURCE_DATE_EPOCH" {
+			return env
+		}
+		return ""
+	}
+	without, _ := imageWith("source_date_epoch", "")
+	with, _ := imageWith("", "")
+	for _, tc := range []struct {
+		name, env, doc string
+		want           string // "" for no problem
+		epoch          int64
+	}{
+		{"only the environment", "1700000000", without, "", 1700000000},
+		{"the same in both", "1735689600", with, "", 1735689600},
+		{"they differ", "1700000000", with, "1735689600, but SOURCE_DATE_EPOCH=1700000000 in the environment", 0},
+		{"not a number", "yesterday", with, `SOURCE_DATE_EPOCH="yesterday" in the environment is not a positive number`, 0},
+		{"neither", "", without, "required (or SOURCE_DATE_EPOCH in the environment)", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env = tc.env
+			img, _, _, errs := checkImage("t.yaml", []byte(tc.doc))
+			if tc.want == "" {
+				if len(errs) > 0 || img.SourceDateEpoch != tc.epoch {
+					t.Fatalf("epoch %d, errors %v", img.SourceDateEpoch, errs)
+				}
+				return
+			}
+			if !findProblem(errs, "source_date_epoch", 0, tc.want) {
+				t.Fatalf("want %q, got %v", tc.want, errs)
+			}
+		})
 	}
 }
 

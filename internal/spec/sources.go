@@ -3,26 +3,30 @@ package spec
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
+
+	"github.com/mantlet/mantlet/internal/command"
 )
 
-// aptSource is one "deb" entry of the build machine's apt configuration.
+// aptSource is one index of Packages the build machine's apt would fetch.
 type aptSource struct {
-	uris   []string
-	suites []string
-	archs  []string // empty: every architecture
+	uri, suite, arch string
 }
 
-// HostSources reads the apt sources of the build machine under root ("/" in production):
-// /etc/apt/sources.list (one-line format) and /etc/apt/sources.list.d/*.list and *.sources
-// (deb822), in apt's order. It returns the first http(s) URI that serves release (Debian) and
-// the first that serves release-security (Security, empty when none does). deb-src entries,
-// disabled stanzas, other architectures and files with other names are ignored.
+// aptRunner runs apt-get. Its failures are reported with apt's message: not logged again.
+var aptRunner command.Runner = command.Exec{Log: slog.New(slog.DiscardHandler)}
+
+// HostSources asks the build machine's apt which sources it has under root ("/" in
+// production): apt-get indextargets lists every Packages index apt-get update would fetch,
+// from sources.list and sources.list.d (one-line and deb822, options, Enabled:, arch=, file
+// names and order exactly as apt reads them). It returns the first http(s) URI that serves
+// release (Debian) for the image's architecture and the first that serves release-security
+// (Security, empty when none does).
 func HostSources(root, release string) (*Mirror, error) {
 	srcs, err := readHostSources(root)
 	if err != nil {
@@ -42,143 +46,49 @@ func HostSources(root, release string) (*Mirror, error) {
 // serving returns the first http(s) URI that serves suite for our architecture.
 func serving(srcs []aptSource, suite string) string {
 	for _, s := range srcs {
-		if len(s.archs) > 0 && !slices.Contains(s.archs, Architectures[0]) {
-			continue
-		}
-		if !slices.Contains(s.suites, suite) {
-			continue
-		}
-		for _, u := range s.uris {
-			if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
-				return strings.TrimRight(u, "/")
-			}
+		if s.suite == suite && s.arch == Architectures[0] && (strings.HasPrefix(s.uri, "http://") || strings.HasPrefix(s.uri, "https://")) {
+			return strings.TrimRight(s.uri, "/")
 		}
 	}
 	return ""
 }
 
+// indexTargetsFormat is one line per index: repository URI, suite, architecture, type.
+const indexTargetsFormat = "$(REPO_URI)\t$(RELEASE)\t$(ARCHITECTURE)\t$(TARGET_OF)"
+
+// aptIndexTargetsArgs builds apt-get's argument list: the sources under root, for the
+// image's architecture, binary Packages indexes only, without reading Release files (none
+// need to have been fetched). Pure: table-tested.
+func aptIndexTargetsArgs(root string) []string {
+	return []string{"-o", "Dir=" + root, "-o", "Dir::Etc=etc/apt", "-o", "APT::Architecture=" + Architectures[0],
+		"indextargets", "--no-release-info", "--format", indexTargetsFormat, "Identifier: Packages", "Target-Of: deb"}
+}
+
 func readHostSources(root string) ([]aptSource, error) {
-	var srcs []aptSource
-	data, err := os.ReadFile(filepath.Join(root, "etc/apt/sources.list"))
-	switch {
-	case err == nil:
-		srcs = append(srcs, parseOneLine(data)...)
-	case !os.IsNotExist(err):
-		return nil, fmt.Errorf("read apt sources: %w", err)
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
 	}
-	dir := filepath.Join(root, "etc/apt/sources.list.d")
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, fmt.Errorf("read apt sources: %w", err)
-	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		oneLine, deb822 := strings.HasSuffix(name, ".list"), strings.HasSuffix(name, ".sources")
-		if !oneLine && !deb822 {
-			continue
+	out, err := aptRunner.Run(context.Background(), command.Cmd{Name: "apt-get", Args: aptIndexTargetsArgs(abs)})
+	if err != nil {
+		var ce *command.Error
+		if errors.As(err, &ce) && ce.Stderr != "" {
+			return nil, fmt.Errorf("read apt sources: apt-get indextargets: %s", ce.Stderr)
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read apt sources: %w", err)
-		}
-		if oneLine {
-			srcs = append(srcs, parseOneLine(data)...)
-		} else {
-			srcs = append(srcs, parseDeb822(data)...)
-		}
+		return nil, fmt.Errorf("read apt sources (install apt): %w", err)
 	}
-	return srcs, nil
+	return parseIndexTargets(out), nil
 }
 
-// parseOneLine parses "deb [opt=v ...] uri suite [component...]" lines.
-func parseOneLine(data []byte) []aptSource {
+// parseIndexTargets reads the lines of indexTargetsFormat.
+func parseIndexTargets(out []byte) []aptSource {
 	var srcs []aptSource
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		fields := strings.Fields(line)
-		if len(fields) < 3 || fields[0] != "deb" {
-			continue
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) == 4 && f[3] == "deb" {
+			srcs = append(srcs, aptSource{uri: f[0], suite: f[1], arch: f[2]})
 		}
-		src := aptSource{}
-		rest := fields[1:]
-		if strings.HasPrefix(rest[0], "[") {
-			// Options run to the first field that ends with "]".
-			opts := strings.TrimPrefix(rest[0], "[")
-			i := 0
-			for !strings.HasSuffix(rest[i], "]") && i+1 < len(rest) {
-				i++
-				opts += " " + rest[i]
-			}
-			rest = rest[i+1:]
-			for _, o := range strings.Fields(strings.TrimSuffix(opts, "]")) {
-				if v, ok := strings.CutPrefix(o, "arch="); ok {
-					src.archs = strings.Split(v, ",")
-				}
-			}
-		}
-		if len(rest) < 2 {
-			continue
-		}
-		src.uris, src.suites = rest[:1], rest[1:2]
-		srcs = append(srcs, src)
 	}
 	return srcs
-}
-
-// parseDeb822 parses deb822 stanzas: "Field: value" lines, continuation lines that start with
-// a space or a tab, comments, stanzas apart by blank lines.
-func parseDeb822(data []byte) []aptSource {
-	var srcs []aptSource
-	fields := map[string]string{}
-	last := ""
-	flush := func() {
-		if len(fields) > 0 {
-			if src, ok := deb822Source(fields); ok {
-				srcs = append(srcs, src)
-			}
-		}
-		fields, last = map[string]string{}, ""
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "#"):
-		case strings.TrimSpace(line) == "":
-			flush()
-		case line[0] == ' ' || line[0] == '\t':
-			if last != "" {
-				fields[last] += " " + strings.TrimSpace(line)
-			}
-		default:
-			k, v, ok := strings.Cut(line, ":")
-			if !ok {
-				continue
-			}
-			last = strings.ToLower(strings.TrimSpace(k))
-			fields[last] = strings.TrimSpace(v)
-		}
-	}
-	flush()
-	return srcs
-}
-
-func deb822Source(f map[string]string) (aptSource, bool) {
-	if !slices.Contains(strings.Fields(f["types"]), "deb") {
-		return aptSource{}, false
-	}
-	switch strings.ToLower(strings.TrimSpace(f["enabled"])) {
-	case "no", "false", "off", "0":
-		return aptSource{}, false
-	}
-	src := aptSource{uris: strings.Fields(f["uris"]), suites: strings.Fields(f["suites"])}
-	if a := strings.Fields(f["architectures"]); len(a) > 0 {
-		src.archs = a
-	}
-	return src, len(src.uris) > 0 && len(src.suites) > 0
 }

@@ -71,11 +71,13 @@ Components: main
 			files: map[string]string{dir + "a.sources": `Types: deb
 URIs: http://disabled.mirror.example/debian
 Suites: bookworm
+Components: main
 Enabled: no
 
 types: deb-src
 uris: http://src.mirror.example/debian
 suites: bookworm
+components: main
 
 Types: deb
 URIs:
@@ -84,6 +86,7 @@ URIs:
 Suites:
  bookworm
  bookworm-security
+Components: main
 Architectures: amd64 i386
 Signed-By:
  -----BEGIN PGP PUBLIC KEY BLOCK-----
@@ -98,9 +101,9 @@ Signed-By:
 			files: map[string]string{
 				list:                          "deb http://one.mirror.example/debian bookworm-updates main\n",
 				dir + "20-b.list":             "deb http://b.mirror.example/debian bookworm main\n",
-				dir + "10-a.sources":          "Types: deb\nURIs: http://a.mirror.example/debian\nSuites: bookworm\n",
+				dir + "10-a.sources":          "Types: deb\nURIs: http://a.mirror.example/debian\nSuites: bookworm\nComponents: main\n",
 				dir + "00-x.list.disabled":    "deb http://disabled.mirror.example/debian bookworm main\n",
-				dir + "00-y.sources.bak":      "Types: deb\nURIs: http://bak.mirror.example/debian\nSuites: bookworm\n",
+				dir + "00-y.sources.bak":      "Types: deb\nURIs: http://bak.mirror.example/debian\nSuites: bookworm\nComponents: main\n",
 				dir + "30-security.list":      "deb http://security.mirror.example/s bookworm-security main\n",
 				dir + "05-sec-disabled.list":  "#deb http://old.mirror.example/s bookworm-security main\n",
 				dir + "06-other-release.list": "deb http://old.mirror.example/debian bullseye main\n",
@@ -124,7 +127,11 @@ func TestHostSourcesNone(t *testing.T) {
 	for name, files := range map[string]map[string]string{
 		"no files":      {},
 		"only security": {"etc/apt/sources.list": "deb http://security.mirror.example/s bookworm-security main\n"},
-		"only disabled": {"etc/apt/sources.list.d/d.sources": "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\nEnabled: no\n"},
+		"only disabled": {"etc/apt/sources.list.d/d.sources": "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\nComponents: main\nEnabled: no\n"},
+		// apt's option syntax: arch-= takes an architecture away
+		"not for amd64": {"etc/apt/sources.list": "deb [arch-=amd64,i386] http://mirror.example/debian bookworm main\n"},
+		// apt ignores files with other characters in their names
+		"ignored name": {"etc/apt/sources.list.d/mirror~1.list": "deb http://mirror.example/debian bookworm main\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := HostSources(hostRoot(t, files), "bookworm")
@@ -143,5 +150,27 @@ func TestHostSourcesFixture(t *testing.T) {
 	want := Mirror{Debian: "http://mirror.example/debian", Security: "http://security.mirror.example/debian-security"}
 	if *m != want {
 		t.Errorf("got %+v, want %+v", *m, want)
+	}
+}
+
+// TestHostSourcesAsAptReadsThem: apt's own reading wins where a re-implementation drifts:
+// arch+= adds an architecture, and a stanza apt refuses is an error naming the file, as
+// apt-get update on this machine would fail.
+func TestHostSourcesAsAptReadsThem(t *testing.T) {
+	m, err := HostSources(hostRoot(t, map[string]string{"etc/apt/sources.list": "deb [arch=arm64 arch+=amd64] http://plus.mirror.example/debian bookworm main\n"}), "bookworm")
+	if err != nil || m.Debian != "http://plus.mirror.example/debian" {
+		t.Errorf("arch+=amd64: %+v, %v", m, err)
+	}
+	_, err = HostSources(hostRoot(t, map[string]string{"etc/apt/sources.list.d/bad.sources": "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n"}), "bookworm")
+	if err == nil || !strings.Contains(err.Error(), "bad.sources") {
+		t.Errorf("a stanza without components: %v", err)
+	}
+}
+
+func TestAptIndexTargetsArgs(t *testing.T) {
+	got := strings.Join(aptIndexTargetsArgs("/"), " ")
+	want := "-o Dir=/ -o Dir::Etc=etc/apt -o APT::Architecture=amd64 indextargets --no-release-info --format $(REPO_URI)\t$(RELEASE)\t$(ARCHITECTURE)\t$(TARGET_OF) Identifier: Packages Target-Of: deb"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

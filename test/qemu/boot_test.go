@@ -4,6 +4,7 @@ package qemu_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -178,20 +179,33 @@ func TestCorruptedRootRefusesToBoot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	m := startVM(t, ctx, raw, "")
+	// dm-verity is opened with --panic-on-corruption: the kernel panics at the first read of
+	// the block (the console scanner reports that panic, which is the point here)
 	err := m.WaitFor(ctx, regexp.MustCompile(`verity: .*data block 0 is corrupted`), bootTimeout)
-	if err != nil {
+	if err != nil && !errors.Is(err, qemu.ErrProblem) {
 		t.Fatalf("dm-verity did not report the corrupted block: %v", err)
 	}
-	// The initrd gives up (panic=30 reboots, and -no-reboot ends QEMU) without reaching the system.
+	if err := m.WaitFor(ctx, corruptedPanic, 2*time.Minute); err != nil && !errors.Is(err, qemu.ErrProblem) {
+		t.Fatalf("no dm-verity panic: %v", err)
+	}
+	if !regexp.MustCompile(`verity: .*data block 0 is corrupted`).MatchString(m.Console()) {
+		t.Fatal("dm-verity did not report the corrupted block")
+	}
+	// The kernel gives up (panic=30 reboots, and -no-reboot ends QEMU) without reaching the system.
 	select {
 	case <-m.Done():
 	case <-time.After(3 * time.Minute):
 		t.Error("the machine did not stop after the verity failure")
 	}
+	for _, p := range m.Problems() {
+		if p.Kind != qemu.KernelPanic || !corruptedPanic.MatchString(p.Text) {
+			t.Errorf("unexpected console problem: %s", p)
+		}
+	}
 	if multiUser.MatchString(m.Console()) || strings.Contains(m.Console(), fb.BootedMarker) {
 		t.Fatal("the corrupted image reached multi-user")
 	}
-	if !strings.Contains(m.Console(), "mantlet:") && !strings.Contains(m.Console(), "Failed to mount") {
+	if !corruptedPanic.MatchString(m.Console()) {
 		t.Error("the console does not say why the boot stopped")
 	}
 }

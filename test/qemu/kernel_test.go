@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/mantlet/mantlet/internal/build"
 	"github.com/mantlet/mantlet/internal/qemu"
