@@ -31,6 +31,7 @@ squashfs-tools
 ssh-audit
 docker.io
 nftables
+bmap-tools
 "
 
 if [ "$(id -u)" != 0 ]; then
