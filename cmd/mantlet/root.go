@@ -28,6 +28,6 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log every external command as it starts and finishes")
-	cmd.AddCommand(newBuildCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
+	cmd.AddCommand(newBuildCmd(), newCacheCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
 	return cmd
 }

@@ -2,17 +2,19 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"syscall"
 
 	"github.com/mantlet/mantlet/internal/command"
 	"github.com/mantlet/mantlet/internal/spec"
 )
 
-// stepRootImage packs the root tarball into a compressed, read-only squashfs image with
+// stepRootImage packs the root tree into a compressed, read-only squashfs image with
 // tar2sqfs (squashfs-tools-ng): no mounts, no root privileges, owners, modes, setuid bits and
 // xattrs kept from the tarball, output identical for identical input whatever the job count.
 type stepRootImage struct{}
@@ -20,17 +22,29 @@ type stepRootImage struct{}
 func (*stepRootImage) Name() string { return "rootimage" }
 
 func (*stepRootImage) Run(ctx context.Context, st *State) error {
-	in, err := os.Open(st.RootTar)
+	// The tree is streamed into tar2sqfs: no tarball of it is written.
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	streamed := make(chan error, 1)
+	go func() {
+		_, err := st.Tree.WriteTo(pw)
+		pw.Close()
+		streamed <- err
+	}()
 	out := filepath.Join(st.WorkDir, "root.squashfs")
-	if _, err := st.Opts.Runner.Run(ctx, command.Cmd{
+	_, err = st.Opts.Runner.Run(ctx, command.Cmd{
 		Name:  "tar2sqfs",
 		Args:  tar2sqfsArgs(st.Plan, runtime.NumCPU(), out),
-		Stdin: in,
-	}); err != nil {
+		Stdin: pr,
+	})
+	pr.Close() // a tar2sqfs that stopped reading ends the stream
+	switch serr := <-streamed; {
+	case serr != nil && (err == nil || !errors.Is(serr, syscall.EPIPE)):
+		// The stream failed first: tar2sqfs failing then is no news.
+		return fmt.Errorf("root tree: %w", serr)
+	case err != nil:
 		return err
 	}
 	fi, err := os.Stat(out)
@@ -42,10 +56,6 @@ func (*stepRootImage) Run(ctx context.Context, st *State) error {
 			fi.Size()>>20, st.Plan.RootSize>>20)
 	}
 	st.RootImage = out
-	// The tarball is large and no longer needed.
-	if !st.Opts.KeepWork {
-		os.Remove(st.RootTar)
-	}
 	return nil
 }
 

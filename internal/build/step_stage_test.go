@@ -3,41 +3,8 @@ package build
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
-
-func TestCustomizeScriptGolden(t *testing.T) {
-	golden(t, "customize.sh.golden", []byte(customizeScript(testPlan())))
-}
-
-func TestCustomizeScriptQuotesPaths(t *testing.T) {
-	s := customizeScript(testPlan())
-	if !strings.Contains(s, `chown 'root:staff' '/usr/local/bin/it'\''s'`) {
-		t.Fatalf("path with a quote not quoted:\n%s", s)
-	}
-	for _, must := range []string{"rm -f /etc/ssh/ssh_host_*", ": > /etc/machine-id", "systemctl enable tmp.mount"} {
-		if !strings.Contains(s, must) {
-			t.Errorf("script lacks %q", must)
-		}
-	}
-}
-
-// The dockremap user comes with userns-remap only.
-func TestCustomizeScriptDockremap(t *testing.T) {
-	p := testPlan()
-	if s := customizeScript(p); !strings.Contains(s, "useradd --system --gid dockremap") || !strings.Contains(s, "echo 'dockremap:100000:65536' >> /etc/subgid") {
-		t.Errorf("userns-remap without the dockremap user:\n%s", s)
-	}
-	p.Docker.UsernsRemap = false
-	if s := customizeScript(p); strings.Contains(s, "dockremap") {
-		t.Errorf("dockremap made although userns-remap is off:\n%s", s)
-	}
-	p.Docker = nil
-	if s := customizeScript(p); strings.Contains(s, "dockremap") {
-		t.Errorf("dockremap made without Docker:\n%s", s)
-	}
-}
 
 func TestCopyEmbeddedMakesScriptsExecutable(t *testing.T) {
 	dst := t.TempDir()
