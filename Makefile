@@ -19,7 +19,7 @@ build: ## build bin/mantlet and the static bin/mantlet-firstboot
 	$(GO) build -trimpath -o $(BIN)/mantlet ./cmd/mantlet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/mantlet-firstboot ./cmd/mantlet-firstboot
 
-image: build ## bake the default image: $(OUT)/node.raw, node.qcow2, node.manifest.json
+image: build ## bake the default image: $(OUT)/node.raw (+ .bmap), node.qcow2, node.manifest.json
 	$(BIN)/mantlet build --image $(IMAGE) --profile $(PROFILE) -o $(OUT)
 
 test: ## unit tests (no VMs)
@@ -35,7 +35,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 	$(GO) vet -tags qemu ./test/qemu/
 
-bench: build ## print build times, image sizes and boot time as figures
+bench: build ## print build times (cold, warm, profile change, no change, their ratios), image sizes and boot time
 	./scripts/bench.sh
 
 audit: image ## build the default image and measure it: CIS Level 1/2 (OpenSCAP) offline and booted in QEMU, sshd, sudoers, Docker, key material; needs root

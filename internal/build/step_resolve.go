@@ -48,11 +48,19 @@ func (*stepResolve) Run(ctx context.Context, st *State) error {
 	run := func(name string, args ...string) ([]byte, error) {
 		return st.Opts.Runner.Run(ctx, command.Cmd{Name: name, Args: args, Env: env.environ()})
 	}
-	if _, err := run("apt-get", aptUpdateArgs()...); err != nil {
-		return fmt.Errorf("package lists of the image's sources: %w", err)
+	// The tools' versions while apt fetches (mmdebstrap is Perl: it takes a moment to start).
+	vers := make(chan error, 1)
+	go func() {
+		var err error
+		st.toolVers, err = toolVersions(run)
+		vers <- err
+	}()
+	_, err = run("apt-get", aptUpdateArgs()...)
+	if verr := <-vers; err == nil && verr != nil {
+		return verr
 	}
-	if st.toolVers, err = toolVersions(run); err != nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("package lists of the image's sources: %w", err)
 	}
 	lists := filepath.Join(env.Dir, "lists")
 	if st.listsHash, err = listsDigest(lists); err != nil {
