@@ -22,7 +22,7 @@ build: ## build bin/mantlet and the static bin/mantlet-firstboot
 	$(GO) build -trimpath -ldflags '$(STAMP)' -o $(BIN)/mantlet ./cmd/mantlet
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w $(STAMP)' -o $(BIN)/mantlet-firstboot ./cmd/mantlet-firstboot
 
-image: build ## bake the default image: $(OUT)/node.raw, node.qcow2, node.manifest.json
+image: build ## bake the default image: $(OUT)/node.raw (+ .bmap), node.qcow2, node.manifest.json
 	$(BIN)/mantlet build --image $(IMAGE) --profile $(PROFILE) -o $(OUT)
 
 test: ## unit tests (no VMs)
@@ -38,7 +38,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 	$(GO) vet -tags qemu ./test/qemu/
 
-bench: build ## print build times, image sizes, boot time and the cluster harness's boot times and memory as figures
+bench: build ## print build times (cold, warm, profile change, no change, their ratios), image sizes, boot time, and the cluster harness's boot times and memory
 	./scripts/bench.sh
 	./scripts/bench-cluster.sh
 

@@ -35,6 +35,7 @@ nftables
 vde-switch
 openssh-client
 sudo
+bmap-tools
 "
 
 if [ "$(id -u)" != 0 ]; then

@@ -32,7 +32,7 @@ func newRootCmd() *cobra.Command {
 	cmd.Version = version.String()
 	cmd.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	cmd.PersistentFlags().BoolVarP(&opts.verbose, "verbose", "v", false, "log every external command as it starts and finishes")
-	cmd.AddCommand(newBuildCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
+	cmd.AddCommand(newBuildCmd(), newCacheCmd(), newQemuCmd(), newCredsCmd(), newIgnitionCmd(), newAuditCmd())
 	markUsage(cmd)
 	addCompletion(cmd)
 	cmd.DisableAutoGenTag = true // the man pages carry no generation date

@@ -9,18 +9,28 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/layercache"
 	"github.com/mantlet/mantlet/internal/pipeline"
 	"github.com/mantlet/mantlet/internal/spec"
+	"github.com/mantlet/mantlet/internal/tartree"
 )
 
 // Options are what a caller chooses beyond the Plan.
 type Options struct {
 	OutDir string // outputs land here, each renamed into place when complete
-	// CacheDir keeps downloaded .deb files between builds; "" uses DefaultCacheDir.
+	// CacheDir keeps what builds can share: downloaded .deb files, package lists, package
+	// layers; "" uses DefaultCacheDir.
 	CacheDir string
+	// CacheMaxSize bounds the package layers kept in CacheDir (least recently used go first);
+	// 0 uses layercache.DefaultMaxSize.
+	CacheMaxSize int64
+	// NoCache builds the package layer afresh (storing it) and every output, even when the
+	// cache or the output directory has them.
+	NoCache bool
+	// Sequential runs one after the other the steps that would run at the same time.
+	Sequential bool
 	// FirstbootBinary is the static mantlet-firstboot executable baked into the image.
 	FirstbootBinary string
 	// Mode is mmdebstrap's --mode (auto, root, unshare, fakeroot, ...); "" means auto.
@@ -38,31 +48,53 @@ type State struct {
 	Opts Options
 
 	WorkDir  string // temporary, under OutDir so that outputs can be renamed into place
-	StageDir string // files copied into the root tree by mmdebstrap hooks
+	StageDir string // StageDir/pre: copied into the root tree before the kernel is installed
 
 	// kernel: the checked copy of kernel.deb that mmdebstrap installs ("" for the suites' kernel)
 	KernelDeb    string
 	kernelDebDir string
 
-	// rootfs
-	RootTar       string
+	// resolve: every package of the package layer at the version apt resolved against the
+	// sources before anything is installed, and the layer's key, which they are part of
+	Resolved  []Package
+	LayerKey  string
+	listsDir  string            // the package lists resolved against, for mmdebstrap
+	toolVers  map[string]string // mmdebstrap's and apt's versions
+	listsHash string
+
+	// uptodate: the digest of every input of the outputs; UpToDate when the output directory
+	// already has them, verified
+	InputsDigest string
+	UpToDate     bool
+	upToDateNote string
+
+	// rootfs: the package layer (from the cache when LayerCached) and its packages
+	LayerCached bool
+	LayerFile   string
+	layer       *layercache.Layer
+	Packages    []Package
+
+	// configure: the root tree, the layer with the configuration on top; the kernel and initrd
+	Tree          *tartree.Tree
+	RootTar       string // the tree as a tarball, written only with KeepWork (for debugging)
 	BootDir       string
 	KernelVersion string // e.g. 6.1.0-28-amd64
 	Kernel        string // path of vmlinuz
 	Initrd        string // path of the initrd
-	Packages      []Package
 
-	// rootimage, verity
-	RootImage  string
-	HashImage  string
-	Verity     Verity
-	UKI        string
-	Cmdline    string
-	RawDisk    string
-	Partitions []PartitionInfo
+	// rootimage, verity, uki, disk, bmap
+	RootImage   string
+	RootDigest  string // sha256 of the root image
+	HashImage   string
+	Verity      Verity
+	UKI         string
+	ukiArtifact Artifact
+	Cmdline     string
+	RawDisk     string
+	Partitions  []PartitionInfo
+	Bmap        string // the raw disk's block map, when raw is a format
 
 	Outputs []Output
-	Started time.Time
 	Tools   ToolVersions // prepare: what made the image, for the manifest
 }
 
@@ -78,7 +110,12 @@ type Output struct {
 	Format string `json:"format"`
 	File   string `json:"file"`
 	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
+	// SHA256 is the sha256 of the whole file. A raw image has none: its block map pins it.
+	SHA256 string `json:"sha256,omitempty"`
+	// Bmap names the raw image's block map (bmaptool's format: every range of 4 KiB blocks
+	// that hold data, with its sha256; the rest is zeros) and BmapSHA256 is its sha256.
+	Bmap       string `json:"bmap,omitempty"`
+	BmapSHA256 string `json:"bmap_sha256,omitempty"`
 }
 
 // Steps is the build pipeline, in order.
@@ -87,13 +124,15 @@ func Steps() []pipeline.Step[*State] {
 		&stepPrepare{},
 		&stepStage{},
 		&stepKernel{},
+		&stepResolve{},
+		&stepUpToDate{},
 		&stepRootFS{},
-		&stepInspect{},
-		&stepRootImage{},
+		&stepConfigure{},
+		pipeline.Parallel[*State](&stepInspect{}, &stepRootImage{}),
 		&stepVerity{},
 		&stepUKI{},
 		&stepDisk{},
-		&stepConvert{},
+		pipeline.Parallel[*State](&stepConvert{}, &stepBmap{}),
 		&stepManifest{},
 	}
 }
@@ -109,8 +148,8 @@ func Build(ctx context.Context, plan *spec.Plan, opts Options, report pipeline.R
 	if err := CheckOptions(plan, opts); err != nil {
 		return nil, err
 	}
-	st := &State{Plan: plan, Opts: opts, Started: time.Now()}
-	err := pipeline.Run(ctx, Steps(), st, report)
+	st := &State{Plan: plan, Opts: opts}
+	err := pipeline.RunWith(ctx, Steps(), st, report, pipeline.Options{Sequential: opts.Sequential})
 	return st, err
 }
 
@@ -143,9 +182,10 @@ func CheckOptions(plan *spec.Plan, opts Options) error {
 	return errors.Join(errs...)
 }
 
-var requiredTools = []string{"mmdebstrap", "mmtarfilter", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
+var requiredTools = []string{"mmdebstrap", "mmtarfilter", "apt-get", "tar2sqfs", "veritysetup", "objcopy", "qemu-img"}
 
-// DefaultCacheDir is where .deb files are kept between builds.
+// DefaultCacheDir is where .deb files, package lists and package layers are kept between
+// builds.
 func DefaultCacheDir() string {
 	if d := os.Getenv("MANTLET_CACHE"); d != "" {
 		return d

@@ -2,11 +2,12 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mantlet/mantlet/internal/command"
 )
@@ -36,26 +37,42 @@ func formatNames() string {
 	return strings.Join(names, ", ")
 }
 
-// stepConvert writes every requested format next to the raw disk in the work directory
-// (the manifest step renames them into place).
+// stepConvert writes every requested format but raw (which the disk step wrote) next to the
+// raw disk in the work directory, all at once, and digests each as soon as it is written (the
+// manifest step renames them into place). The raw disk's digest is its block map (stepBmap).
 type stepConvert struct{}
 
 func (*stepConvert) Name() string { return "convert" }
 
 func (*stepConvert) Run(ctx context.Context, st *State) error {
-	for _, name := range st.Plan.Formats {
+	outs := make([]Output, len(st.Plan.Formats))
+	errs := make([]error, len(st.Plan.Formats))
+	var wg sync.WaitGroup
+	for i, name := range st.Plan.Formats {
 		f := formats[name]
-		out := filepath.Join(st.WorkDir, st.Plan.Name+"."+f.Ext)
+		outs[i] = Output{Format: name, File: filepath.Join(st.WorkDir, st.Plan.Name+"."+f.Ext)}
 		if f.Args == nil {
-			if err := os.Rename(st.RawDisk, out); err != nil {
-				return err
-			}
-			st.RawDisk = out
-		} else if _, err := st.Opts.Runner.Run(ctx, command.Cmd{Name: "qemu-img", Args: qemuImgConvertArgs(f, st.RawDisk, out)}); err != nil {
-			return fmt.Errorf("format %s: %w", name, err)
+			continue
 		}
-		st.Outputs = append(st.Outputs, Output{Format: name, File: out})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := st.Opts.Runner.Run(ctx, command.Cmd{Name: "qemu-img", Args: qemuImgConvertArgs(f, st.RawDisk, outs[i].File)}); err != nil {
+				errs[i] = fmt.Errorf("format %s: %w", name, err)
+				return
+			}
+			a, err := artifact(outs[i].File)
+			if err != nil {
+				errs[i] = fmt.Errorf("format %s: %w", name, err)
+			}
+			outs[i].Size, outs[i].SHA256 = a.Size, a.SHA256
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	st.Outputs = outs
 	return nil
 }
 

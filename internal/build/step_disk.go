@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -85,7 +86,7 @@ func partitionAttributes(p PartitionInfo) uint64 {
 func (*stepDisk) Run(_ context.Context, st *State) error {
 	p := st.Plan
 	parts, total, diskGUID := diskLayout(p.ESPSize, p.RootSize, p.VeritySize, p.StateMinSize, st.Verity)
-	raw := filepath.Join(st.WorkDir, "disk.raw")
+	raw := rawPath(st)
 	os.Remove(raw)
 	d, err := diskfs.Create(raw, total, diskfs.SectorSize(sector))
 	if err != nil {
@@ -140,6 +141,14 @@ func partitionDisk(d *disk.Disk, parts []PartitionInfo, diskGUID, uki string, ep
 }
 
 func (*stepDisk) Cleanup(*State) {}
+
+// rawPath is where the raw disk is written: as the raw output itself when raw is a format.
+func rawPath(st *State) string {
+	if slices.Contains(st.Plan.Formats, "raw") {
+		return filepath.Join(st.WorkDir, st.Plan.Name+".raw")
+	}
+	return filepath.Join(st.WorkDir, "disk.raw")
+}
 
 func writeESP(d *disk.Disk, uki string) error {
 	fs, err := d.CreateFilesystem(disk.FilesystemSpec{Partition: espPartition, FSType: filesystem.TypeFat32, VolumeLabel: "ESP", Reproducible: true})

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/mantlet/mantlet/internal/spec"
 )
 
 // Manifest is out/NAME.manifest.json: what went into an image and what came out.
 type Manifest struct {
-	Name            string          `json:"name"`
-	ImageDigest     string          `json:"image_digest"` // sha256 of the image definition and profiles
+	Name        string `json:"name"`
+	ImageDigest string `json:"image_digest"` // sha256 of the image definition and profiles
+	// Inputs is the sha256 of everything the outputs are made of: the package layer's key,
+	// the plan, the first-boot agent, mantlet itself, the EFI stub and the tools. A build
+	// whose inputs have this digest finds its outputs here (after checking them).
+	Inputs string `json:"inputs"`
+	// PackageLayer is the key of the package layer (mantlet cache list shows it).
+	PackageLayer    string          `json:"package_layer"`
 	Profiles        []string        `json:"profiles"`
 	Release         string          `json:"release"`
 	Architecture    string          `json:"architecture"`
@@ -29,7 +34,6 @@ type Manifest struct {
 	Packages        []Package       `json:"packages"`
 	Outputs         []Output        `json:"outputs"`
 	Tools           ToolVersions    `json:"tools"`
-	BuildSeconds    float64         `json:"build_seconds"`
 }
 
 // KernelInfo names the kernel in the UKI.
@@ -58,8 +62,10 @@ type Artifact struct {
 	SHA256 string `json:"sha256"`
 }
 
-// stepManifest digests every output, renames them into the output directory (so that a
-// failed build never leaves a half-written image there) and writes the manifest last.
+// stepManifest records what went in and what came out, renames the outputs into the output
+// directory (so that a failed build never leaves a half-written image there) and writes the
+// manifest last. The outputs were digested as they were written (convert, bmap, verity): it
+// reads no image.
 type stepManifest struct{}
 
 func (*stepManifest) Name() string { return "manifest" }
@@ -74,6 +80,13 @@ func (*stepManifest) Run(_ context.Context, st *State) error {
 		return err
 	}
 	st.UKI = uki
+	if st.Bmap != "" {
+		dst := filepath.Join(st.Opts.OutDir, filepath.Base(st.Bmap))
+		if err := os.Rename(st.Bmap, dst); err != nil {
+			return err
+		}
+		st.Bmap = dst
+	}
 	for i := range st.Outputs {
 		dst := filepath.Join(st.Opts.OutDir, filepath.Base(st.Outputs[i].File))
 		if err := os.Rename(st.Outputs[i].File, dst); err != nil {
@@ -98,7 +111,7 @@ func ManifestPath(outDir, name string) string {
 func manifest(st *State) (*Manifest, error) {
 	p := st.Plan
 	m := &Manifest{
-		Name: p.Name, ImageDigest: p.ImageDigest, Profiles: p.Profiles, Release: p.Release,
+		Name: p.Name, ImageDigest: p.ImageDigest, Inputs: st.InputsDigest, PackageLayer: st.LayerKey, Profiles: p.Profiles, Release: p.Release,
 		Architecture: p.Architecture, Sources: p.Sources, SourceDateEpoch: p.SourceDateEpoch,
 		Kernel:  KernelInfo{Package: p.KernelPackage, Version: st.KernelVersion},
 		Cmdline: st.Cmdline, Verity: st.Verity, Partitions: st.Partitions, Packages: st.Packages,
@@ -114,25 +127,27 @@ func manifest(st *State) (*Manifest, error) {
 			m.Kernel.PackageVersion = pkg.Version
 		}
 	}
-	var err error
-	if m.RootFS, err = artifact(st.RootImage); err != nil {
+	fi, err := os.Stat(st.RootImage)
+	if err != nil {
 		return nil, err
 	}
-	m.RootFS.Type = p.RootFSType
-	if m.UKI, err = artifact(st.UKI); err != nil {
-		return nil, err
+	m.RootFS = Artifact{Type: p.RootFSType, Size: fi.Size(), SHA256: st.RootDigest}
+	m.UKI = st.ukiArtifact
+	if m.UKI.SHA256 == "" {
+		if m.UKI, err = artifact(st.UKI); err != nil {
+			return nil, err
+		}
 	}
 	for i := range st.Outputs {
-		a, err := artifact(st.Outputs[i].File)
-		if err != nil {
-			return nil, fmt.Errorf("output %s: %w", st.Outputs[i].Format, err)
+		if st.Outputs[i].Format == "raw" {
+			if err := rawOutput(&st.Outputs[i], st.Bmap); err != nil {
+				return nil, fmt.Errorf("output raw: %w", err)
+			}
 		}
-		st.Outputs[i].Size, st.Outputs[i].SHA256 = a.Size, a.SHA256
 		o := st.Outputs[i]
 		o.File = filepath.Base(o.File)
 		m.Outputs = append(m.Outputs, o)
 	}
-	m.BuildSeconds = time.Since(st.Started).Round(time.Second).Seconds()
 	return m, nil
 }
 

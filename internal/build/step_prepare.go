@@ -29,7 +29,7 @@ func (*stepPrepare) Run(ctx context.Context, st *State) error {
 	st.WorkDir = dir
 	// the tools' versions, for the manifest (a recording fake has none to give)
 	if _, real := st.Opts.Runner.(command.Exec); real {
-		if st.Tools, err = toolVersions(ctx, st.Opts.Runner, stubPath(st.Opts)); err != nil {
+		if st.Tools, err = imageToolVersions(ctx, st.Opts.Runner, stubPath(st.Opts)); err != nil {
 			return err
 		}
 	}

@@ -4,78 +4,272 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/layercache"
+	"github.com/mantlet/mantlet/internal/pipeline"
 	"github.com/mantlet/mantlet/internal/spec"
 )
 
-// stepRootFS runs mmdebstrap once: the release and suites of the plan, the kernel and every
-// package at the newest version the sources offer (so the latest security update), the
-// staged files, and the customize script. Out come a reproducible tarball of the root tree
-// (mmdebstrap sorts it and clamps times to SOURCE_DATE_EPOCH), the kernel and initrd, and the
-// list of installed packages. Downloaded .deb files are kept in the cache between builds.
+// stepRootFS makes the package layer: the root tree as mmdebstrap installs it (the release
+// and suites of the plan, the kernel and every package at the version the resolve step found,
+// the files that must be there before the kernel is installed), as a sorted, time-clamped
+// tarball. It is kept in the layer cache under its key, so a later build with the same key
+// takes it from there (checked against the sha256 in the cache's index) instead of installing
+// again. Downloaded .deb files are kept in the cache too.
 type stepRootFS struct{}
 
 func (*stepRootFS) Name() string { return "rootfs" }
 
+// layerRecipe changes whenever what this code makes of the same inputs changes (other
+// mmdebstrap arguments, hooks): layers of an older recipe are never taken.
+const layerRecipe = 2 // 2: POSIX ACLs filtered out (mmtarfilterArgs)
+
+// layerInputs is everything that can change the package layer. Its digest is the layer's key.
+type layerInputs struct {
+	Recipe       int
+	Release      string
+	Architecture string
+	Sources      []string
+	Packages     []string
+	KernelDeb    string `json:",omitempty"` // the file's sha256
+	// Pre digests the files copied in before the kernel is installed: they shape the initrd.
+	Pre             string
+	Exclude         []string
+	Include         []string
+	SourceDateEpoch int64
+	Mode            string
+	Tools           map[string]string
+	Resolved        []Package
+}
+
+// layerKey is the sha256 of the layer's inputs.
+func layerKey(st *State) (string, error) {
+	p := st.Plan
+	pre, err := treeDigest(filepath.Join(st.StageDir, "pre"))
+	if err != nil {
+		return "", fmt.Errorf("the files before the kernel: %w", err)
+	}
+	in := layerInputs{Recipe: layerRecipe, Release: p.Release, Architecture: p.Architecture, Sources: sourceLines(p),
+		Packages: p.Packages, Pre: pre, Exclude: p.Exclude, Include: p.Include, SourceDateEpoch: p.SourceDateEpoch,
+		Mode: cmpOr(st.Opts.Mode, "auto"), Tools: st.toolVers, Resolved: st.Resolved}
+	if d := p.KernelDeb; d != nil {
+		in.KernelDeb = d.SHA256
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:]), nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// layerMeta is what the cache keeps with a layer besides its file.
+type layerMeta struct {
+	Packages []Package `json:"packages"`
+}
+
 // rootfsPaths are the host paths mmdebstrap reads and writes.
 type rootfsPaths struct {
-	Stage    string // StageDir: pre/ and files/
+	Stage    string // StageDir: pre/
 	Cache    string // .deb cache
-	BootOut  string // where /boot is copied out
+	Lists    string // the package lists the versions were resolved against
 	Packages string // dpkg-query output
-	Tar      string // the root tree tarball
+	Tar      string // the package layer
 	// KernelDeb is the checked copy of kernel.deb, at the same path inside the chroot; "" for
 	// a kernel from the suites.
 	KernelDeb string
 }
 
 func (*stepRootFS) Run(ctx context.Context, st *State) error {
+	cache, err := layercache.Open(layerDir(st.Opts.CacheDir), st.Opts.CacheMaxSize)
+	if err != nil {
+		return err
+	}
+	get := func() bool {
+		if st.Opts.NoCache {
+			return false
+		}
+		l, err := cache.Get(ctx, st.LayerKey)
+		var ce *layercache.CorruptError
+		switch {
+		case errors.As(err, &ce):
+			slog.Warn(ce.Error())
+			return false
+		case err != nil:
+			if !errors.Is(err, layercache.ErrNotFound) {
+				slog.Warn("layer cache", "err", err)
+			}
+			return false
+		}
+		var meta layerMeta
+		if err := json.Unmarshal(l.Meta, &meta); err != nil || len(meta.Packages) == 0 {
+			l.Close()
+			slog.Warn("cached layer without a package list: built again", "key", st.LayerKey)
+			return false
+		}
+		st.layer, st.LayerFile, st.Packages, st.LayerCached = l, l.Path, meta.Packages, true
+		return true
+	}
+	if get() {
+		return nil
+	}
+	// One build per key at a time: another that is making this layer stores it for us.
+	pending, err := cache.Begin(ctx, st.LayerKey)
+	if err != nil {
+		return err
+	}
+	if get() {
+		pending.Abort()
+		return nil
+	}
 	p := rootfsPaths{
 		Stage:     st.StageDir,
 		Cache:     debCache(st),
-		BootOut:   filepath.Join(st.WorkDir, "boot"),
+		Lists:     st.listsDir,
 		Packages:  filepath.Join(st.WorkDir, "packages.tsv"),
-		Tar:       filepath.Join(st.WorkDir, "root.tar"),
+		Tar:       pending.Path(),
 		KernelDeb: st.KernelDeb,
 	}
-	if err := os.MkdirAll(p.BootOut, 0o755); err != nil {
-		return err
-	}
-	_, err := st.Opts.Runner.Run(ctx, command.Cmd{
+	if _, err := st.Opts.Runner.Run(ctx, command.Cmd{
 		Name: "mmdebstrap",
 		Args: mmdebstrapArgs(st.Plan, st.Opts.Mode, p),
 		Env:  []string{fmt.Sprintf("SOURCE_DATE_EPOCH=%d", st.Plan.SourceDateEpoch), "LC_ALL=C.UTF-8"},
-	})
-	if err != nil {
+	}); err != nil {
+		pending.Abort()
 		return err
 	}
-	st.RootTar, st.BootDir = p.Tar, p.BootOut
+	if err := filterLayer(ctx, st.Opts.Runner, p.Tar); err != nil {
+		pending.Abort()
+		return err
+	}
 	data, err := os.ReadFile(p.Packages)
 	if err != nil {
+		pending.Abort()
 		return fmt.Errorf("package list: %w", err)
 	}
 	if st.Packages, err = parsePackages(data); err != nil {
+		pending.Abort()
 		return err
 	}
-	st.KernelVersion, err = kernelVersion(p.BootOut)
+	if diff := packageDiff(st.Resolved, st.Packages); diff != "" {
+		// Not the layer the key promises: used for this build, never stored.
+		slog.Warn("the installed packages differ from those resolved before the install; the layer is not cached", "diff", diff)
+		own := filepath.Join(st.WorkDir, "layer.tar")
+		if err := moveFile(pending.Path(), own); err != nil {
+			pending.Abort()
+			return err
+		}
+		pending.Abort()
+		st.LayerFile = own
+		return nil
+	}
+	label := fmt.Sprintf("%s %s/%s, %d packages", st.Plan.Name, st.Plan.Release, st.Plan.Architecture, len(st.Packages))
+	l, err := pending.Commit(ctx, label, layerMeta{Packages: st.Packages})
 	if err != nil {
 		return err
 	}
-	st.Kernel = filepath.Join(p.BootOut, "vmlinuz-"+st.KernelVersion)
-	st.Initrd = filepath.Join(p.BootOut, "initrd.img-"+st.KernelVersion)
-	if !exists(st.Initrd) {
-		return fmt.Errorf("no initrd for kernel %s: initramfs-tools did not run", st.KernelVersion)
-	}
-	if d := st.Plan.KernelDeb; d != nil {
-		return checkKernelDeb(d, st.Packages, st.KernelVersion)
-	}
+	st.layer, st.LayerFile = l, l.Path
 	return nil
+}
+
+func (*stepRootFS) Cleanup(st *State) {
+	if st.layer != nil {
+		st.layer.Close()
+	}
+}
+
+func (*stepRootFS) Outcome(st *State) pipeline.Outcome {
+	o := pipeline.Outcome{Cached: st.LayerCached, Key: st.LayerKey}
+	switch {
+	case st.LayerCached:
+	case st.layer != nil:
+		o.Note = "stored in the cache"
+	default:
+		o.Note = "not stored in the cache"
+	}
+	return o
+}
+
+// layerDir is where the package layers are kept.
+func layerDir(cacheDir string) string { return filepath.Join(cacheDir, "layers") }
+
+// packageDiff says how two package lists differ ("" when they are the same).
+func packageDiff(want, got []Package) string {
+	w := map[string]Package{}
+	for _, p := range want {
+		w[p.Name] = p
+	}
+	var d []string
+	seen := map[string]bool{}
+	for _, p := range got {
+		seen[p.Name] = true
+		switch q, ok := w[p.Name]; {
+		case !ok:
+			d = append(d, "+"+p.Name+" "+p.Version)
+		case q != p:
+			d = append(d, p.Name+" "+q.Version+" -> "+p.Version)
+		}
+	}
+	for _, p := range want {
+		if !seen[p.Name] {
+			d = append(d, "-"+p.Name+" "+p.Version)
+		}
+	}
+	sort.Strings(d)
+	return strings.Join(d, ", ")
+}
+
+// moveFile renames src to dst, copying when they are on different file systems.
+func moveFile(src, dst string) error {
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	if _, err := copyWithSHA256(src, dst); err != nil {
+		return err
+	}
+	return os.Remove(src)
+}
+
+// treeDigest is the sha256 of the files under dir: relative path, mode and content of each.
+func treeDigest(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(h, "%s %o %d\n", filepath.ToSlash(rel), info.Mode(), len(data))
+		h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 // checkKernelDeb checks that the tree has the kernel of kernel.deb and no other: its package at
@@ -104,13 +298,11 @@ func checkKernelDeb(d *spec.PlanKernelDeb, pkgs []Package, release string) error
 	return nil
 }
 
-func (*stepRootFS) Cleanup(*State) {}
-
 func debCache(st *State) string {
 	return filepath.Join(st.Opts.CacheDir, "debs", st.Plan.Release+"-"+st.Plan.Architecture)
 }
 
-// mmdebstrapArgs builds mmdebstrap's argument list. Pure: table-tested.
+// mmdebstrapArgs builds mmdebstrap's argument list for the package layer. Pure: golden-tested.
 func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 	if mode == "" {
 		mode = "auto"
@@ -141,6 +333,10 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 		"--skip=essential/unlink",
 		`--setup-hook=mkdir -p "$1"/var/cache/apt/archives/`,
 		"--setup-hook=sync-in "+shellQuote(paths.Cache)+" /var/cache/apt/archives/",
+		// The package lists the versions were resolved against: installed from as they are.
+		"--skip=update",
+		`--setup-hook=mkdir -p "$1"/var/lib/apt/lists/`,
+		"--setup-hook=sync-in "+shellQuote(paths.Lists)+" /var/lib/apt/lists/",
 	)
 	if paths.KernelDeb != "" {
 		// apt hands the file's path to dpkg inside the chroot: the same path must be there.
@@ -175,10 +371,7 @@ func mmdebstrapArgs(p *spec.Plan, mode string, paths rootfsPaths) []string {
 	}
 	args = append(args,
 		"--customize-hook=sync-out /var/cache/apt/archives "+shellQuote(paths.Cache),
-		"--customize-hook=copy-out /boot "+shellQuote(filepath.Dir(paths.BootOut)),
 		`--customize-hook=chroot "$1" dpkg-query -W -f '${Package}\t${Version}\t${Architecture}\n' > `+shellQuote(paths.Packages),
-		"--customize-hook=sync-in "+shellQuote(filepath.Join(paths.Stage, "files"))+" /",
-		`--customize-hook=chroot "$1" /bin/sh `+customizePath,
 		p.Release,
 		paths.Tar,
 	)
@@ -210,18 +403,34 @@ func parsePackages(data []byte) ([]Package, error) {
 	return pkgs, sc.Err()
 }
 
-// kernelVersion finds the one kernel in the copied-out /boot.
-func kernelVersion(boot string) (string, error) {
-	matches, err := filepath.Glob(filepath.Join(boot, "vmlinuz-*"))
+// filterLayer passes the layer's tarball through mmtarfilter once, when the layer is made:
+// it drops the xattrs tar2sqfs cannot store (mmtarfilterArgs).
+func filterLayer(ctx context.Context, r command.Runner, tar string) error {
+	in, err := os.Open(tar)
 	if err != nil {
-		return "", err
+		return err
 	}
-	switch len(matches) {
-	case 0:
-		return "", fmt.Errorf("no kernel in /boot: is kernel.package a kernel image package?")
-	case 1:
-		return strings.TrimPrefix(filepath.Base(matches[0]), "vmlinuz-"), nil
-	default:
-		return "", fmt.Errorf("%d kernels in /boot (%s): install exactly one kernel package", len(matches), strings.Join(matches, ", "))
+	defer in.Close()
+	tmp := tar + ".filtered"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
 	}
+	_, err = r.Run(ctx, command.Cmd{Name: "mmtarfilter", Args: mmtarfilterArgs(), Stdin: in, Stdout: out})
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("filter the package layer: %w", err)
+	}
+	return os.Rename(tmp, tar)
+}
+
+// mmtarfilterArgs drops the xattrs tar2sqfs refuses (it stores only user., trusted. and
+// security. ones): system.posix_acl_access and system.posix_acl_default (systemd's
+// tmpfiles.d puts an ACL on /var/log/journal, and sets it again on every boot). File
+// capabilities (security.*) and the rest stay. Pure: table-tested.
+func mmtarfilterArgs() []string {
+	return []string{"--pax-exclude=SCHILY.xattr.system.*"}
 }

@@ -1,8 +1,6 @@
 package build
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,13 +8,13 @@ import (
 
 func TestMmdebstrapArgsGolden(t *testing.T) {
 	args := mmdebstrapArgs(testPlan(), "", rootfsPaths{
-		Stage: "/w/stage", Cache: "/cache/debs", BootOut: "/w/boot", Packages: "/w/packages.tsv", Tar: "/w/root.tar",
+		Stage: "/w/stage", Cache: "/cache/debs", Lists: "/w/lists", Packages: "/w/packages.tsv", Tar: "/cache/layers/k.tar",
 	})
 	golden(t, "mmdebstrap.args.golden", []byte(strings.Join(args, "\n")+"\n"))
 }
 
 func TestMmdebstrapArgsOrder(t *testing.T) {
-	args := mmdebstrapArgs(testPlan(), "unshare", rootfsPaths{Stage: "/s", Cache: "/c", BootOut: "/b/boot", Packages: "/p", Tar: "/t.tar"})
+	args := mmdebstrapArgs(testPlan(), "unshare", rootfsPaths{Stage: "/s", Cache: "/c", Lists: "/l", Packages: "/p", Tar: "/t.tar"})
 	if args[0] != "--mode=unshare" {
 		t.Errorf("mode: %s", args[0])
 	}
@@ -28,9 +26,16 @@ func TestMmdebstrapArgsOrder(t *testing.T) {
 	if idx("bookworm") != idx("/t.tar")-1 || args[len(args)-1] != "deb http://mirror.example/debian-security bookworm-security main" {
 		t.Errorf("positional arguments wrong: %q", args[len(args)-4:])
 	}
-	// The files and the customize script go in after the package list is taken.
-	if idx("--customize-hook=sync-in '/s/files' /") > idx(`--customize-hook=chroot "$1" /bin/sh `+customizePath) {
-		t.Error("customize script must run after the files are copied in")
+	// Installed from the lists the versions were resolved against, not from a fresh update.
+	idx("--skip=update")
+	if idx("--setup-hook=sync-in '/l' /var/lib/apt/lists/") < idx(`--setup-hook=mkdir -p "$1"/var/lib/apt/lists/`) {
+		t.Error("lists copied in before their directory is made")
+	}
+	// Nothing of the configuration is in the layer: no profile files, no chroot script.
+	for _, a := range args {
+		if strings.Contains(a, "files") || strings.Contains(a, "customize.sh") {
+			t.Errorf("the package layer gets configuration: %s", a)
+		}
 	}
 }
 
@@ -49,26 +54,10 @@ func TestParsePackages(t *testing.T) {
 	}
 }
 
-func TestKernelVersion(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := kernelVersion(dir); err == nil {
-		t.Fatal("empty /boot: no error")
-	}
-	os.WriteFile(filepath.Join(dir, "vmlinuz-6.1.0-28-amd64"), nil, 0o644)
-	v, err := kernelVersion(dir)
-	if err != nil || v != "6.1.0-28-amd64" {
-		t.Fatalf("got %q, %v", v, err)
-	}
-	os.WriteFile(filepath.Join(dir, "vmlinuz-6.1.0-29-amd64"), nil, 0o644)
-	if _, err := kernelVersion(dir); err == nil || !strings.Contains(err.Error(), "2 kernels") {
-		t.Fatalf("two kernels: %v", err)
-	}
-}
-
 func TestMmdebstrapArgsKernelDeb(t *testing.T) {
 	deb := "/tmp/mantlet-kernel-1/linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb"
 	args := mmdebstrapArgs(kernelDebPlan("/src/k.deb", strings.Repeat("0", 64)), "", rootfsPaths{
-		Stage: "/w/stage", Cache: "/cache/debs", BootOut: "/w/boot", Packages: "/w/packages.tsv", Tar: "/w/root.tar", KernelDeb: deb,
+		Stage: "/w/stage", Cache: "/cache/debs", Lists: "/w/lists", Packages: "/w/packages.tsv", Tar: "/cache/layers/k.tar", KernelDeb: deb,
 	})
 	golden(t, "mmdebstrap-kernel-deb.args.golden", []byte(strings.Join(args, "\n")+"\n"))
 	idx := argIndex(t, args)
@@ -77,8 +66,8 @@ func TestMmdebstrapArgsKernelDeb(t *testing.T) {
 	if i := idx("--include=openssh-server,systemd"); strings.Contains(args[i], "linux-image") {
 		t.Errorf("an archive kernel is included: %s", args[i])
 	}
-	// In the chroot at the same path before apt runs; checked and gone before the cache and
-	// /boot are copied out and the package list is taken.
+	// In the chroot at the same path before apt runs; checked and gone before the cache is
+	// copied out and the package list is taken.
 	if idx("--setup-hook=copy-in '"+deb+"' '/tmp/mantlet-kernel-1'") < idx(`--setup-hook=mkdir -p "$1"'/tmp/mantlet-kernel-1'`) {
 		t.Error("copy-in before its directory is made")
 	}

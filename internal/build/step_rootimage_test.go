@@ -9,8 +9,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mantlet/mantlet/internal/command"
+	"github.com/mantlet/mantlet/internal/tartree"
 )
 
 func TestTar2sqfsArgs(t *testing.T) {
@@ -27,9 +29,10 @@ func TestTar2sqfsArgs(t *testing.T) {
 	}
 }
 
-// TestRootImageRefusesUnreadableRecords packs, with the real tar2sqfs, a tarball with a
-// record of a type it cannot read: the step must fail, naming the record, not make an
-// image without the file.
+// TestRootImageRefusesUnreadableRecords: a tarball with a record of a type nobody can read
+// must fail the build, naming the record, not make an image without the file. The tree
+// refuses it as it opens the layer (tar2sqfs --no-skip, in TestTar2sqfsArgs, is the second
+// line).
 func TestRootImageRefusesUnreadableRecords(t *testing.T) {
 	if _, err := exec.LookPath("tar2sqfs"); err != nil {
 		t.Skip("tar2sqfs not installed (Debian package squashfs-tools-ng; make deps)")
@@ -50,8 +53,7 @@ func TestRootImageRefusesUnreadableRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	st := &State{Plan: testPlan(), Opts: Options{Runner: command.Exec{}}, WorkDir: dir, RootTar: tarPath}
-	err = (&stepRootImage{}).Run(context.Background(), st)
+	_, err = tartree.Open(tarPath, time.Unix(1735689600, 0))
 	if err == nil || !strings.Contains(err.Error(), "etc/unreadable") {
 		t.Fatalf("err = %v, want a failure naming etc/unreadable", err)
 	}
@@ -80,7 +82,11 @@ func TestRootImageDropsOnlyWhatSquashfsCannotKeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	st := &State{Plan: testPlan(), Opts: Options{Runner: command.Exec{}, KeepWork: true}, WorkDir: dir, RootTar: tarPath}
+	// The filter runs once, as the package layer is made; the tree streams the rest.
+	if err := filterLayer(context.Background(), command.Exec{}, tarPath); err != nil {
+		t.Fatal(err)
+	}
+	st := &State{Plan: testPlan(), Opts: Options{Runner: command.Exec{}, KeepWork: true}, WorkDir: dir, Tree: openTree(t, tarPath)}
 	if err := (&stepRootImage{}).Run(context.Background(), st); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +98,15 @@ func TestRootImageDropsOnlyWhatSquashfsCannotKeep(t *testing.T) {
 	if strings.Contains(string(out), "posix_acl") {
 		t.Errorf("an ACL reached the image: %s", out)
 	}
+}
+
+func openTree(t *testing.T, tarPath string) *tartree.Tree {
+	t.Helper()
+	tr, err := tartree.Open(tarPath, time.Unix(1735689600, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
 }
 
 func TestMmtarfilterArgs(t *testing.T) {

@@ -64,7 +64,11 @@ func (*stepUKI) Run(ctx context.Context, st *State) error {
 	if err := setPETimestamp(out, uint32(st.Plan.SourceDateEpoch)); err != nil {
 		return fmt.Errorf("UKI %s: %w", out, err)
 	}
-	st.UKI, st.Cmdline = out, cmdline
+	a, err := artifact(out) // for the manifest, while the file is fresh in the page cache
+	if err != nil {
+		return err
+	}
+	st.UKI, st.Cmdline, st.ukiArtifact = out, cmdline, a
 	return nil
 }
 

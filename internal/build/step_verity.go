@@ -66,7 +66,7 @@ func (*stepVerity) Run(ctx context.Context, st *State) error {
 	v.HashSize = fi.Size()
 	h, _ := hex.DecodeString(v.RootHash)
 	v.DataPartUUID, v.HashPartUUID = uuidFromBytes(h[:16]), uuidFromBytes(h[16:32])
-	st.Verity, st.HashImage = v, hashImg
+	st.Verity, st.HashImage, st.RootDigest = v, hashImg, digest
 	return nil
 }
 

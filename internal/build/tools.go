@@ -52,8 +52,8 @@ func stubVersion(path string) (string, error) {
 	return string(m[1]), nil
 }
 
-// toolVersions asks each tool for its version.
-func toolVersions(ctx context.Context, r command.Runner, stub string) (ToolVersions, error) {
+// imageToolVersions asks each tool whose output is in the image for its version.
+func imageToolVersions(ctx context.Context, r command.Runner, stub string) (ToolVersions, error) {
 	var t ToolVersions
 	t.Mantlet, t.MantletCommit = version.Info()
 	for _, tool := range []struct {

@@ -34,7 +34,7 @@ func TestToolVersionsOfThisMachine(t *testing.T) {
 	if !exists(stub) {
 		t.Skip("no systemd EFI stub (systemd-boot-efi)")
 	}
-	v, err := toolVersions(context.Background(), command.Exec{}, stub)
+	v, err := imageToolVersions(context.Background(), command.Exec{}, stub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,5 @@
-// Package fsutil holds the one way mantlet writes a file that must never be seen half-written.
+// Package fsutil holds the one way mantlet writes a file that must never be seen half-written,
+// and the one way it locks a directory shared by several builds.
 package fsutil
 
 import (
