@@ -213,7 +213,7 @@ func writeClusterSSH(ctx context.Context, c *qemu.Cluster, path string, timeout 
 	if _, err := c.WaitAll(ctx, qemu.BootedLine, timeout); err != nil {
 		return err
 	}
-	if err := c.HostKeys(ctx, 2*time.Minute); err != nil {
+	if err := c.HostKeys(ctx, 5*time.Minute); err != nil {
 		return err
 	}
 	_, err := c.WriteSSHConfig(path)

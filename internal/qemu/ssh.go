@@ -68,8 +68,9 @@ type SSHClient struct {
 	*ssh.Client
 }
 
-// handshakeTimeout bounds one attempt's SSH handshake; TCG guests can be slow.
-const handshakeTimeout = 30 * time.Second
+// handshakeTimeout bounds one attempt's SSH handshake; TCG guests can be slow (three of them
+// on two cores, while Docker starts, took over 30 s to answer).
+const handshakeTimeout = 90 * time.Second
 
 // DialSSH connects to 127.0.0.1:port as user with signer, retrying every second until the
 // guest's sshd answers, until timeout or until ctx is done. The host key must have one of the

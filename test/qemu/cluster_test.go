@@ -211,7 +211,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	}
 
 	// Strict host keys: the config and known_hosts the harness writes, used by OpenSSH.
-	if err := c.HostKeys(ctx, 3*time.Minute); err != nil {
+	if err := c.HostKeys(ctx, 6*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(c.dir, "ssh_config")
@@ -246,7 +246,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	// Every node reaches the others on the segment, and nothing outside it.
 	clients := map[string]*qemu.SSHClient{}
 	for _, n := range c.Nodes() {
-		cl, err := n.SSH(ctx, "admin", c.signer, 3*time.Minute)
+		cl, err := n.SSH(ctx, "admin", c.signer, 6*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +298,7 @@ func TestClusterThreeNodes(t *testing.T) {
 	if strings.Contains(wrk2.Console(), "mantlet-firstboot: starting") {
 		t.Error("wrk-2 ran its first boot again")
 	}
-	cl, err := wrk2.SSH(ctx, "admin", c.signer, 3*time.Minute)
+	cl, err := wrk2.SSH(ctx, "admin", c.signer, 6*time.Minute)
 	if err != nil {
 		t.Fatalf("ssh to the restarted wrk-2 with its first host keys: %v", err)
 	}
