@@ -90,7 +90,8 @@ func TestInterruptedBuildLeavesNothing(t *testing.T) {
 	rand.Read(b[:])
 	marker := "MANTLET_INTERRUPT_TEST=" + hex.EncodeToString(b[:])
 
-	build := exec.Command(bin, "build", "--image", imageDef, "--profile", profile, "-o", out, "--firstboot", fb, "--format", "raw")
+	// --no-cache: the package layer is installed afresh (a cached one would skip mmdebstrap).
+	build := exec.Command(bin, "build", "--image", imageDef, "--profile", profile, "-o", out, "--firstboot", fb, "--format", "raw", "--no-cache")
 	build.Env = append(os.Environ(), "TMPDIR="+tmp, marker)
 	stderr, _ := build.StderrPipe()
 	if err := build.Start(); err != nil {
